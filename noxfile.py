@@ -1,0 +1,44 @@
+"""Sessions: tests (every installed CPython 3.10-3.13), lint, typecheck, bench."""
+
+from __future__ import annotations
+
+import nox
+
+PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+
+nox.options.sessions = ["tests", "lint", "typecheck"]
+# Run on whichever of the supported interpreters are installed; CI sets CI=true, which
+# would otherwise turn a missing interpreter into a failure.
+nox.options.error_on_missing_interpreters = False
+nox.options.reuse_existing_virtualenvs = True
+
+TEST_DEPS = ["pytest>=8", "hypothesis>=6.100", "pytest-timeout>=2.3"]
+
+
+@nox.session(python=PYTHONS)
+def tests(session: nox.Session) -> None:
+    """Run the test suite against the built-in emulators over loopback."""
+    session.install(".[cli]", *TEST_DEPS)
+    session.run("pytest", *session.posargs)
+
+
+@nox.session(python="3.11")
+def lint(session: nox.Session) -> None:
+    """ruff: lint and format check."""
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python="3.11")
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict over the package."""
+    session.install(".[cli]", "mypy>=1.10", *TEST_DEPS)
+    session.run("mypy", "--strict", "prism_async")
+
+
+@nox.session(python="3.11")
+def bench(session: nox.Session) -> None:
+    """Benchmarks against the emulators (speed is measured here, never asserted in tests)."""
+    session.install(".[cli]")
+    session.run("python", "-m", "benchmarks", *session.posargs)

@@ -1,0 +1,164 @@
+"""The one normalized result every provider returns, and the job handle that finds it again."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from urllib.parse import parse_qsl, quote, unquote, urlencode
+
+import attrs
+
+__all__ = [
+    "Cost",
+    "CostUnit",
+    "Failure",
+    "FailureKind",
+    "GenerationResult",
+    "JobHandle",
+    "JobOutcome",
+    "JobStatus",
+    "Output",
+]
+
+
+class JobStatus(str, enum.Enum):
+    """The normalized lifecycle: queued and running go on; the other three are final."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELED)
+
+
+class FailureKind(str, enum.Enum):
+    """Why a job failed: a moderation or policy refusal is kept apart from other errors."""
+
+    ERROR = "error"
+    MODERATION = "moderation"
+    TIMEOUT = "timeout"
+    CANCELED = "canceled"
+
+
+class CostUnit(str, enum.Enum):
+    CREDITS = "credits"
+    USD = "USD"
+    XNO = "XNO"
+
+
+@attrs.frozen(kw_only=True)
+class Output:
+    """One produced file. ``expires_at`` is set where the URL is presigned (Prism: 1 hour)."""
+
+    url: str
+    content_type: str | None = None
+    duration: float | None = None
+    expires_at: datetime | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Failure:
+    """Why a job did not succeed. ``retryable`` says whether submitting again could help."""
+
+    kind: FailureKind = FailureKind.ERROR
+    code: str | None = None
+    message: str | None = None
+    retryable: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class Cost:
+    """An amount and its unit. ``estimated`` marks a pre-charge not yet settled."""
+
+    amount: Decimal
+    unit: CostUnit
+    estimated: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class GenerationResult:
+    """A job's state as one provider-neutral value.
+
+    ``progress`` is a percentage (0-100) where the provider reports one. ``raw`` is the
+    decoded payload the result was parsed from, as an escape hatch for fields this library
+    does not model.
+    """
+
+    provider: str
+    id: str
+    status: JobStatus
+    raw_status: str | None = None
+    outputs: tuple[Output, ...] = ()
+    failure: Failure | None = None
+    progress: float | None = None
+    eta_seconds: float | None = None
+    cost: Cost | None = None
+    created_at: datetime | None = None
+    completed_at: datetime | None = None
+    raw: Mapping[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status.is_terminal
+
+    @property
+    def handle(self) -> JobHandle:
+        return JobHandle(provider=self.provider, id=self.id)
+
+
+@attrs.frozen(kw_only=True, unsafe_hash=False)
+class JobHandle:
+    """Names a submitted job. ``str(handle)`` and :meth:`parse` round-trip.
+
+    The string form ``provider:id[?key=value...]`` can be stored anywhere and waited on
+    from another process with a fresh Client. ``extra`` holds what a provider needs besides
+    the id to find the job again (e.g. NanoGPT's model, for its legacy status route).
+    """
+
+    provider: str
+    id: str
+    extra: Mapping[str, str] = attrs.field(factory=dict, converter=dict)
+
+    def __str__(self) -> str:
+        text = f"{self.provider}:{quote(self.id, safe='')}"
+        if self.extra:
+            text += "?" + urlencode(sorted(self.extra.items()))
+        return text
+
+    def __hash__(self) -> int:
+        return hash(str(self))
+
+    @classmethod
+    def parse(cls, text: str) -> JobHandle:
+        """Read a handle written by ``str(handle)``.
+
+        Raises:
+            ValueError: The text is not a job handle.
+        """
+        provider, sep, rest = text.partition(":")
+        job_id, _, query = rest.partition("?")
+        if not sep or not provider or not job_id:
+            raise ValueError(f"not a job handle: {text!r} (expected 'provider:id')")
+        return cls(provider=provider, id=unquote(job_id), extra=dict(parse_qsl(query)))
+
+
+@attrs.frozen(kw_only=True)
+class JobOutcome:
+    """What became of one job in a many-job wait: a terminal result or the error that ended
+    the wait for it (a poll timeout, an HTTP error). A failed generation is a result, not an
+    error: look at ``result.status``."""
+
+    handle: JobHandle
+    result: GenerationResult | None = None
+    error: Exception | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.result is not None and self.result.status is JobStatus.SUCCEEDED

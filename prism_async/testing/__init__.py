@@ -1,0 +1,22 @@
+"""Local emulators of the three APIs, for tests, benchmarks and the offline demo.
+
+They speak JSON as the public documents describe it and never import the client's wire
+models, so a wire-format mistake in a provider shows up as a failing test.
+"""
+
+from prism_async.testing._clock import VirtualClock
+from prism_async.testing._faults import Fault, FaultKind, Faults, RequestCounts
+from prism_async.testing._jobs import FAKE_MP4, Outcome
+from prism_async.testing._server import EmulatorApp, EmulatorServer
+
+__all__ = [
+    "FAKE_MP4",
+    "EmulatorApp",
+    "EmulatorServer",
+    "Fault",
+    "FaultKind",
+    "Faults",
+    "Outcome",
+    "RequestCounts",
+    "VirtualClock",
+]
