@@ -17,7 +17,7 @@ import enum
 import json as _json
 from collections.abc import Generator, Mapping
 from pathlib import Path
-from typing import Any, TypeVar, Union
+from typing import Any, TypeVar
 
 import attrs
 
@@ -68,7 +68,7 @@ class FileBody:
     content_type: str
 
 
-Body = Union[bytes, FileBody, Multipart]
+Body = bytes | FileBody | Multipart
 
 
 class RetryMode(enum.Enum):
@@ -186,7 +186,7 @@ class StatFile:
     field: str
 
 
-Effect = Union[HttpRequest, ReadFile, StatFile]
+Effect = HttpRequest | ReadFile | StatFile
 Flow = Generator[Effect, Any, T]
 
 

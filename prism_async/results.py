@@ -113,6 +113,10 @@ class GenerationResult:
         return JobHandle(provider=self.provider, id=self.id)
 
 
+def _str_dict(value: Mapping[str, str]) -> dict[str, str]:
+    return {str(k): str(v) for k, v in value.items()}
+
+
 @attrs.frozen(kw_only=True, unsafe_hash=False)
 class JobHandle:
     """Names a submitted job. ``str(handle)`` and :meth:`parse` round-trip.
@@ -124,7 +128,7 @@ class JobHandle:
 
     provider: str
     id: str
-    extra: Mapping[str, str] = attrs.field(factory=dict, converter=dict)
+    extra: Mapping[str, str] = attrs.field(factory=dict, converter=_str_dict)
 
     def __str__(self) -> str:
         text = f"{self.provider}:{quote(self.id, safe='')}"

@@ -115,11 +115,11 @@ async def _apply(
         _reset(request)
         raise asyncio.CancelledError  # the connection is gone; nothing more to send
     if fault.kind is FaultKind.TRUNCATE:
-        response = web.StreamResponse(status=200, headers={"Content-Length": "1000"})
-        await response.prepare(request)
-        await response.write(b'{"status": "')
+        partial = web.StreamResponse(status=200, headers={"Content-Length": "1000"})
+        await partial.prepare(request)
+        await partial.write(b'{"status": "')
         _reset(request)
-        return response
+        return partial
     _reset(request)
     raise asyncio.CancelledError
 

@@ -1,0 +1,1 @@
+"""prism-async: an asyncio client for asynchronous video-generation APIs."""

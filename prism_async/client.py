@@ -1,0 +1,182 @@
+"""The Client facade: submit, get, wait, generate, and many jobs as they complete."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterable, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import TypeVar
+
+import anyio
+
+from prism_async import registry
+from prism_async.clock import Clock
+from prism_async.engine import Engine, EngineConfig
+from prism_async.errors import GenerationFailed, RequestValidationError
+from prism_async.http import Flow
+from prism_async.provider import VideoProvider
+from prism_async.results import GenerationResult, JobHandle, JobOutcome, JobStatus
+from prism_async.transport import AiohttpTransport, Transport, TransportConfig
+
+__all__ = ["Client"]
+
+T = TypeVar("T")
+Job = JobHandle | str
+
+
+class Client:
+    """One client for any number of providers. Use it as an async context::
+
+        async with Client(NanoGPTProvider(api_key=...)) as client:
+            result = await client.generate(VideoRequest(model="veo2-video", prompt="..."))
+
+    Args:
+        *providers: Provider adapters; names must be unique.
+        transport: Moves the bytes; by default one aiohttp session owned by the client.
+        transport_config: Timeouts, pool and retries of the default transport.
+        clock: Time for polling, deadlines and budgets (inject a virtual one in tests).
+        config: Scheduling settings.
+    """
+
+    def __init__(
+        self,
+        *providers: VideoProvider,
+        transport: Transport | None = None,
+        transport_config: TransportConfig | None = None,
+        clock: Clock | None = None,
+        config: EngineConfig | None = None,
+    ) -> None:
+        if not providers:
+            raise ValueError("a Client needs at least one provider")
+        self.providers: Mapping[str, VideoProvider] = {}
+        for provider in providers:
+            if provider.name in self.providers:
+                raise ValueError(f"two providers named {provider.name!r}")
+            self.providers = {**self.providers, provider.name: provider}
+        self._owned = transport is None
+        self.transport: Transport = transport or AiohttpTransport(transport_config)
+        self.engine = Engine(self.transport, clock=clock, config=config)
+
+    @classmethod
+    def from_env(
+        cls, *names: str, environ: Mapping[str, str] | None = None, **kwargs: object
+    ) -> Client:
+        """A client for the named registered providers, keys and base URLs from the
+        environment (``NANOGPT_API_KEY``, ``NANOGPT_BASE_URL``...). With no names: every
+        registered provider whose key variable is set."""
+        env = os.environ if environ is None else environ
+        chosen = names or tuple(n for n in registry.available() if registry.load(n).env_key in env)
+        if not chosen:
+            raise ValueError("no provider key found in the environment")
+        return cls(*(registry.from_env(n, env) for n in chosen), **kwargs)  # type: ignore[arg-type]
+
+    async def __aenter__(self) -> Client:
+        if self._owned and isinstance(self.transport, AiohttpTransport):
+            await self.transport.open()
+        await self.engine.__aenter__()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            await self.engine.__aexit__(exc_type, exc, tb)
+        finally:
+            if self._owned and isinstance(self.transport, AiohttpTransport):
+                await self.transport.aclose()
+
+    def provider(self, name: str | None = None) -> VideoProvider:
+        """The provider called ``name``; with None, the only one."""
+        if name is None:
+            if len(self.providers) != 1:
+                raise RequestValidationError(
+                    "provider", f"choose one of {', '.join(self.providers)}"
+                )
+            return next(iter(self.providers.values()))
+        try:
+            return self.providers[name]
+        except KeyError:
+            raise RequestValidationError(
+                "provider", f"{name!r} is not configured (have: {', '.join(self.providers)})"
+            ) from None
+
+    async def submit(
+        self, request: object, *, provider: str | None = None, idempotency_key: str | None = None
+    ) -> tuple[JobHandle, ...]:
+        """Submit one request (one paid create): a handle per job it started.
+
+        Args:
+            request: A :class:`~prism_async.requests.VideoRequest` or a provider's own type.
+            provider: The provider's name; may be left out when the client has one.
+            idempotency_key: One key per logical submission, to reuse when submitting the
+                same thing again after a crash (honoured where the API supports it).
+        """
+        chosen = self.provider(provider)
+        key = idempotency_key or uuid.uuid4().hex
+        return await self.engine.submit(chosen, request, idempotency_key=key)
+
+    async def get(self, job: Job) -> GenerationResult:
+        """The job's current state."""
+        handle = self._handle(job)
+        return await self.engine.fetch(self.provider(handle.provider), handle)
+
+    async def wait(
+        self, job: Job, *, timeout: float | None = None, raise_on_failure: bool = True
+    ) -> GenerationResult:
+        """Wait until the job ends.
+
+        Raises:
+            GenerationFailed: It ended failed or canceled (unless ``raise_on_failure`` is
+                False, when the failed result is returned).
+            PollTimeout: ``timeout`` seconds passed first; the job itself goes on.
+        """
+        handle = self._handle(job)
+        result = await self.engine.wait(self.provider(handle.provider), handle, timeout=timeout)
+        if raise_on_failure and result.status is not JobStatus.SUCCEEDED:
+            raise GenerationFailed(result)
+        return result
+
+    async def generate(
+        self, request: object, *, provider: str | None = None, timeout: float | None = None
+    ) -> GenerationResult:
+        """Submit one request for one video and wait for it (raises GenerationFailed)."""
+        handles = await self.submit(request, provider=provider)
+        if len(handles) != 1:
+            raise RequestValidationError(
+                "count", "generate() waits for one video: use submit() and as_completed()"
+            )
+        return await self.wait(handles[0], timeout=timeout)
+
+    def as_completed(
+        self, jobs: Iterable[Job], *, timeout: float | None = None
+    ) -> AsyncIterator[JobOutcome]:
+        """Yield each job's outcome as it ends. Failed generations are results, not errors."""
+        handles = [self._handle(job) for job in jobs]
+        return self.engine.as_completed(
+            ((self.provider(h.provider), h) for h in handles), timeout=timeout
+        )
+
+    async def run(self, flow: Flow[T], *, provider: str | None = None) -> T:
+        """Drive one of a provider's own flows (model lists, templates...)."""
+        return await self.engine.run(self.provider(provider), flow)
+
+    async def download(self, result: GenerationResult, directory: Path | str) -> tuple[Path, ...]:
+        """Download a succeeded result's outputs into ``directory``; the paths written."""
+        target = Path(directory)
+        await anyio.to_thread.run_sync(lambda: target.mkdir(parents=True, exist_ok=True))
+        paths = []
+        for index, output in enumerate(result.outputs):
+            suffix = f"-{index}" if len(result.outputs) > 1 else ""
+            path = target / f"{result.provider}-{result.id}{suffix}.mp4"
+            await self.transport.download(output.url, path)
+            paths.append(path)
+        return tuple(paths)
+
+    @staticmethod
+    def _handle(job: Job) -> JobHandle:
+        return job if isinstance(job, JobHandle) else JobHandle.parse(job)

@@ -1,0 +1,210 @@
+"""The engine: drives provider flows through the transport under per-provider budgets,
+and waits on jobs through the one scheduler."""
+
+from __future__ import annotations
+
+import collections
+import math
+from collections.abc import AsyncIterator, Iterable
+from typing import Any, TypeVar
+
+import anyio
+import anyio.abc
+import attrs
+
+from prism_async._retry_after import parse_retry_after
+from prism_async.clock import Clock, SystemClock
+from prism_async.engine import _effects
+from prism_async.engine._budget import RateBudget
+from prism_async.engine._scheduler import PollPolicy, Scheduler
+from prism_async.errors import PrismAsyncError
+from prism_async.http import Flow, HttpRequest, ReadFile, StatFile
+from prism_async.provider import VideoProvider
+from prism_async.results import GenerationResult, JobHandle, JobOutcome
+from prism_async.transport import Transport
+
+__all__ = ["Engine", "EngineConfig"]
+
+T = TypeVar("T")
+
+
+@attrs.frozen(kw_only=True)
+class EngineConfig:
+    """Scheduling settings.
+
+    Args:
+        poll: Cadence and error budget of status polling.
+        default_timeout: Seconds a wait lasts when the caller gives no timeout.
+        max_concurrent_requests: HTTP exchanges in flight at once, per provider.
+    """
+
+    poll: PollPolicy = PollPolicy()
+    default_timeout: float = 3600.0
+    max_concurrent_requests: int = 16
+
+
+class Engine:
+    """Schedules every exchange and every wait. Use as an async context.
+
+    Args:
+        transport: Moves the bytes.
+        clock: Time for cadence, deadlines and budgets (inject a virtual one in tests).
+        config: Scheduling settings.
+    """
+
+    def __init__(
+        self,
+        transport: Transport,
+        *,
+        clock: Clock | None = None,
+        config: EngineConfig | None = None,
+    ) -> None:
+        self.transport = transport
+        self.clock = clock or SystemClock()
+        self.config = config or EngineConfig()
+        self.scheduler = Scheduler(self._fetch_status, self.clock, self.config.poll)
+        self._budgets: dict[tuple[str, str], RateBudget] = {}
+        self._limiters: dict[str, anyio.CapacityLimiter] = {}
+        self._fresh: dict[JobHandle, float] = {}
+        self._tasks: anyio.abc.TaskGroup | None = None
+        #: HTTP exchanges made, by provider name (retries inside the transport not counted).
+        self.requests: collections.Counter[str] = collections.Counter()
+
+    async def __aenter__(self) -> Engine:
+        self._tasks = await anyio.create_task_group().__aenter__()
+        await self._tasks.start(self.scheduler.run)
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> bool | None:
+        assert self._tasks is not None
+        self._tasks.cancel_scope.cancel()
+        tasks, self._tasks = self._tasks, None
+        return await tasks.__aexit__(*exc_info)
+
+    async def run(self, provider: VideoProvider, flow: Flow[T]) -> T:
+        """Drive a provider flow to its end, carrying out each effect it yields."""
+        try:
+            effect = next(flow)
+            while True:
+                value = await self._perform(provider, effect)
+                effect = flow.send(value)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        except PrismAsyncError as exc:
+            if exc.provider is None:
+                exc.provider = provider.name
+            raise
+        finally:
+            flow.close()
+
+    async def submit(
+        self, provider: VideoProvider, request: object, *, idempotency_key: str
+    ) -> tuple[JobHandle, ...]:
+        """One paid create. The request is validated before anything is sent."""
+        handles = await self.run(
+            provider, provider.submit_flow(request, idempotency_key=idempotency_key)
+        )
+        now = self.clock.monotonic()
+        for handle in handles:
+            self._fresh[handle] = now
+        return handles
+
+    async def fetch(self, provider: VideoProvider, handle: JobHandle) -> GenerationResult:
+        """The job's current state, in one status exchange."""
+        return await self._fetch_status(provider, handle, False)
+
+    async def wait(
+        self, provider: VideoProvider, handle: JobHandle, *, timeout: float | None = None
+    ) -> GenerationResult:
+        """Wait for the job's terminal result (failed and canceled results included)."""
+        limit = self.config.default_timeout if timeout is None else timeout
+        submitted = self._fresh.pop(handle, None)
+        first = 0.0
+        if submitted is not None:
+            first = max(0.0, submitted + self.config.poll.first_delay - self.clock.monotonic())
+        return await self.scheduler.wait(provider, handle, timeout=limit, first_delay=first)
+
+    async def as_completed(
+        self,
+        jobs: Iterable[tuple[VideoProvider, JobHandle]],
+        *,
+        timeout: float | None = None,
+    ) -> AsyncIterator[JobOutcome]:
+        """Yield each job's outcome as it ends, in the order they end."""
+        pending = list(jobs)
+        tasks = self._require_running()
+        send, receive = anyio.create_memory_object_stream[JobOutcome](max(1, len(pending)))
+        scopes = [anyio.CancelScope() for _ in pending]
+
+        async def watch(
+            scope: anyio.CancelScope, provider: VideoProvider, handle: JobHandle
+        ) -> None:
+            with scope:
+                try:
+                    outcome = JobOutcome(
+                        handle=handle, result=await self.wait(provider, handle, timeout=timeout)
+                    )
+                except PrismAsyncError as exc:
+                    outcome = JobOutcome(handle=handle, error=exc)
+                send.send_nowait(outcome)  # the buffer holds one outcome per job
+
+        # The watchers run in the engine's task group, not in one of this generator's own:
+        # a consumer may stop iterating at any point, and the finally clause then cancels
+        # them without a task group having to exit from another task.
+        for scope, (provider, handle) in zip(scopes, pending, strict=False):
+            tasks.start_soon(watch, scope, provider, handle)
+        try:
+            for _ in pending:
+                yield await receive.receive()
+        finally:
+            for scope in scopes:
+                scope.cancel()
+            receive.close()
+            send.close()
+
+    def _require_running(self) -> anyio.abc.TaskGroup:
+        if self._tasks is None:
+            raise RuntimeError("the engine is not running: use the Client as 'async with'")
+        return self._tasks
+
+    async def _fetch_status(
+        self, provider: VideoProvider, handle: JobHandle, wait: bool
+    ) -> GenerationResult:
+        return await self.run(provider, provider.status_flow(handle, wait=wait))
+
+    async def _perform(self, provider: VideoProvider, effect: object) -> object:
+        if isinstance(effect, HttpRequest):
+            return await self._send(provider, effect)
+        if isinstance(effect, ReadFile):
+            return await _effects.read_file(effect, provider.name)
+        if isinstance(effect, StatFile):
+            return await _effects.stat_file(effect, provider.name)
+        raise TypeError(f"{provider.name} flow yielded {type(effect).__name__}, not an effect")
+
+    async def _send(self, provider: VideoProvider, request: HttpRequest) -> object:
+        budget = self._budget(provider, request.kind)
+        if budget is not None:
+            await budget.acquire()
+        async with self._limiter(provider.name):
+            self.requests[provider.name] += 1
+            response = await self.transport.send(request)
+        if response.status == 429 and budget is not None:
+            # The server's own count disagrees with ours: hold this kind back as it asks.
+            wait = parse_retry_after(response.headers.get("retry-after"))
+            if wait is not None and math.isfinite(wait):
+                budget.defer(wait)
+        return response
+
+    def _budget(self, provider: VideoProvider, kind: str) -> RateBudget | None:
+        rate = provider.rates.get(kind)
+        if rate is None:
+            return None
+        key = (provider.name, kind)
+        if key not in self._budgets:
+            self._budgets[key] = RateBudget(rate, self.clock)
+        return self._budgets[key]
+
+    def _limiter(self, name: str) -> anyio.CapacityLimiter:
+        if name not in self._limiters:
+            self._limiters[name] = anyio.CapacityLimiter(self.config.max_concurrent_requests)
+        return self._limiters[name]

@@ -1,0 +1,54 @@
+"""Provider discovery through the ``prism_async.providers`` entry-point group.
+
+The built-in providers register there exactly as a third-party provider would, in its own
+``pyproject.toml``::
+
+    [project.entry-points."prism_async.providers"]
+    myapi = "my_package:MyProvider"
+
+An entry point names a class with a ``from_env(environ)`` class method.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from importlib.metadata import entry_points
+from typing import Protocol
+
+from prism_async.provider import VideoProvider
+
+__all__ = ["GROUP", "ProviderFactory", "available", "from_env", "load"]
+
+GROUP = "prism_async.providers"
+
+
+class ProviderFactory(Protocol):
+    """What an entry point names: a provider class that configures itself from the
+    environment (its ``*_API_KEY`` and ``*_BASE_URL`` variables)."""
+
+    env_key: str
+
+    def from_env(self, environ: Mapping[str, str]) -> VideoProvider: ...
+
+
+def available() -> tuple[str, ...]:
+    """The registered provider names, sorted."""
+    return tuple(sorted({ep.name for ep in entry_points(group=GROUP)}))
+
+
+def load(name: str) -> ProviderFactory:
+    """The provider class registered as ``name``.
+
+    Raises:
+        KeyError: No provider has that name; the message lists the ones that exist.
+    """
+    for ep in entry_points(group=GROUP):
+        if ep.name == name:
+            factory: ProviderFactory = ep.load()
+            return factory
+    raise KeyError(f"no provider named {name!r} (available: {', '.join(available()) or 'none'})")
+
+
+def from_env(name: str, environ: Mapping[str, str]) -> VideoProvider:
+    """Build provider ``name`` from the environment."""
+    return load(name).from_env(environ)

@@ -1,0 +1,322 @@
+"""The one place that moves bytes: one aiohttp session, explicit timeouts, safe retries.
+
+Only this module imports aiohttp on the client side. It carries out the
+:class:`~prism_async.http.HttpRequest` values providers build, maps aiohttp's exceptions
+onto :mod:`prism_async.errors`, and retries an exchange only where its
+:class:`~prism_async.http.RetryMode` allows (never a blind retry of a paid create).
+Retries use stamina (exponential backoff with jitter, bounded attempts); ``Retry-After``
+is honoured through stamina's backoff hook, in seconds or HTTP-date form, capped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any, Protocol
+
+import aiohttp
+import attrs
+import stamina
+
+from prism_async._retry_after import parse_retry_after
+from prism_async.errors import ConnectError, TransportError, TransportTimeout
+from prism_async.http import FileBody, FilePart, HttpRequest, HttpResponse, Multipart, RetryMode
+from prism_async.secrets import Secret
+
+__all__ = ["AiohttpTransport", "Transport", "TransportConfig"]
+
+log = logging.getLogger("prism_async.transport")
+
+_SAFE_RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+
+
+class Transport(Protocol):
+    """What the engine needs to move bytes. Swap it in tests or for another HTTP stack."""
+
+    async def send(self, request: HttpRequest) -> HttpResponse:
+        """Carry out one exchange (with the retries its RetryMode allows).
+
+        Returns the response whatever its status; raises only when no response came.
+        """
+        ...
+
+    async def download(self, url: str, destination: Path, *, chunk_size: int = 1 << 16) -> int:
+        """Stream ``url`` into ``destination`` (written whole or not at all); the size."""
+        ...
+
+
+@attrs.frozen(kw_only=True)
+class TransportConfig:
+    """Timeouts, pool size and retry policy of the transport.
+
+    Args:
+        connect_timeout: Seconds to open a connection.
+        read_timeout: Seconds between two reads of a response.
+        total_timeout: Seconds for one exchange as a whole (a request may override it).
+        max_connections: Connections open at once, over all hosts.
+        max_connections_per_host: Connections open at once to one host.
+        attempts: Tries of one exchange, the first included.
+        wait_initial: First backoff, seconds.
+        wait_max: Largest backoff, seconds.
+        wait_jitter: Largest random jitter added to a backoff, seconds.
+        max_retry_after: The longest ``Retry-After`` honoured; a server asking for more is
+            not retried here and its 429 reaches the caller with ``retry_after`` set.
+        max_response_bytes: The largest API response read into memory.
+    """
+
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+    total_timeout: float = 120.0
+    max_connections: int = 100
+    max_connections_per_host: int = 32
+    attempts: int = 4
+    wait_initial: float = 0.5
+    wait_max: float = 10.0
+    wait_jitter: float = 1.0
+    max_retry_after: float = 60.0
+    max_response_bytes: int = 16 * 1024 * 1024
+    user_agent: str = "prism-async/0.1"
+
+
+class _RetryableStatus(Exception):
+    def __init__(self, response: HttpResponse, retry_after: float | None) -> None:
+        super().__init__(f"HTTP {response.status}")
+        self.response = response
+        self.retry_after = retry_after
+
+
+class _RetryableFailure(Exception):
+    def __init__(self, error: TransportError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class AiohttpTransport:
+    """The aiohttp transport. Use as an async context, inside the running event loop.
+
+    Args:
+        config: Timeouts, pool and retry policy.
+    """
+
+    def __init__(self, config: TransportConfig | None = None) -> None:
+        self.config = config or TransportConfig()
+        self._session: aiohttp.ClientSession | None = None
+        self.requests_sent = 0
+
+    async def __aenter__(self) -> AiohttpTransport:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def open(self) -> None:
+        """Create the session (in the running loop, as aiohttp requires)."""
+        if self._session is not None:
+            return
+        cfg = self.config
+        connector = aiohttp.TCPConnector(
+            limit=cfg.max_connections, limit_per_host=cfg.max_connections_per_host
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=aiohttp.ClientTimeout(
+                total=cfg.total_timeout, connect=cfg.connect_timeout, sock_read=cfg.read_timeout
+            ),
+            headers={"User-Agent": cfg.user_agent},
+            json_serialize=_compact_json,
+            raise_for_status=False,
+        )
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
+
+    @property
+    def open_connections(self) -> int:
+        """Connections currently held by the pool (for leak checks)."""
+        if self._session is None or self._session.connector is None:
+            return 0
+        connector = self._session.connector
+        acquired = len(getattr(connector, "_acquired", ()))
+        idle = sum(len(v) for v in getattr(connector, "_conns", {}).values())
+        return acquired + idle
+
+    async def send(self, request: HttpRequest) -> HttpResponse:
+        """Carry out one exchange, retrying only what its RetryMode allows."""
+        cfg = self.config
+        try:
+            async for attempt in stamina.retry_context(
+                on=self._backoff_hook,
+                attempts=cfg.attempts,
+                timeout=None,
+                wait_initial=cfg.wait_initial,
+                wait_max=cfg.wait_max,
+                wait_jitter=cfg.wait_jitter,
+            ):
+                with attempt:
+                    return await self._attempt(request)
+        except _RetryableStatus as exc:
+            return exc.response
+        except _RetryableFailure as exc:
+            raise exc.error from exc.error.__cause__
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _backoff_hook(self, exc: Exception) -> bool | float:
+        if isinstance(exc, _RetryableStatus):
+            if exc.retry_after is None:
+                return True
+            if exc.retry_after > self.config.max_retry_after:
+                return False
+            return exc.retry_after
+        return isinstance(exc, _RetryableFailure)
+
+    async def _attempt(self, request: HttpRequest) -> HttpResponse:
+        try:
+            response = await self._exchange(request)
+        except ConnectError as exc:
+            raise _RetryableFailure(exc) from exc  # nothing was sent: always safe
+        except TransportError as exc:
+            if request.retry is RetryMode.SAFE:
+                raise _RetryableFailure(exc) from exc
+            raise
+        if self._should_retry_status(request, response):
+            raise _RetryableStatus(response, parse_retry_after(response.headers.get("retry-after")))
+        return response
+
+    @staticmethod
+    def _should_retry_status(request: HttpRequest, response: HttpResponse) -> bool:
+        if request.retry is RetryMode.SAFE:
+            return response.status in _SAFE_RETRY_STATUSES
+        return response.status in request.refused_statuses
+
+    async def _exchange(self, request: HttpRequest) -> HttpResponse:
+        session = self._require_session()
+        headers = {k: v.reveal() if isinstance(v, Secret) else v for k, v in request.headers}
+        options: dict[str, Any] = {"params": list(request.params) or None, "headers": headers}
+        if request.timeout is not None:
+            options["timeout"] = aiohttp.ClientTimeout(
+                total=request.timeout, connect=self.config.connect_timeout
+            )
+        if isinstance(request.body, FileBody):
+            headers.setdefault("Content-Type", request.body.content_type)
+        log.debug("%s %s (%s)", request.method, request.url.split("?", 1)[0], request.kind)
+        async with self._body(request) as data:
+            try:
+                self.requests_sent += 1
+                if data is not None:
+                    options["data"] = data
+                elif request.json is not None:
+                    options["json"] = request.json
+                async with session.request(request.method, request.url, **options) as resp:
+                    body = await self._read_capped(resp)
+                    return HttpResponse(
+                        status=resp.status,
+                        headers={k.lower(): v for k, v in resp.headers.items()},
+                        body=body,
+                        url=str(resp.url),
+                    )
+            except aiohttp.ClientConnectorError as exc:
+                raise ConnectError(
+                    f"cannot connect to {_host(request.url)}: {exc.os_error}"
+                ) from exc
+            except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
+                raise TransportTimeout(f"{request.method} {_host(request.url)} timed out") from exc
+            except aiohttp.ClientError as exc:
+                raise TransportError(
+                    f"{request.method} {_host(request.url)} failed: {type(exc).__name__}"
+                ) from exc
+
+    async def _read_capped(self, resp: aiohttp.ClientResponse) -> bytes:
+        limit = self.config.max_response_bytes
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in resp.content.iter_chunked(1 << 16):
+            size += len(chunk)
+            if size > limit:
+                raise TransportError(f"response larger than {limit} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    @contextlib.asynccontextmanager
+    async def _body(self, request: HttpRequest) -> AsyncIterator[Any]:
+        """The aiohttp ``data`` for a request body; files opened per attempt, then closed."""
+        body = request.body
+        if body is None or isinstance(body, bytes):
+            yield body
+            return
+        opened: list[IO[bytes]] = []
+        try:
+            if isinstance(body, FileBody):
+                handle = await asyncio.to_thread(open, body.path, "rb")
+                opened.append(handle)
+                yield handle
+            else:
+                yield await self._form(body, opened)
+        finally:
+            for opened_file in opened:
+                opened_file.close()
+
+    @staticmethod
+    async def _form(body: Multipart, opened: list[IO[bytes]]) -> aiohttp.FormData:
+        form = aiohttp.FormData(quote_fields=False)
+        for name, value in body.fields:
+            if isinstance(value, FilePart):
+                handle = await asyncio.to_thread(open, value.path, "rb")
+                opened.append(handle)
+                form.add_field(
+                    name, handle, filename=value.filename, content_type=value.content_type
+                )
+            else:
+                form.add_field(name, value)
+        return form
+
+    async def download(self, url: str, destination: Path, *, chunk_size: int = 1 << 16) -> int:
+        """Stream a file to ``destination`` through a temporary file, renamed into place."""
+        session = self._require_session()
+        partial = destination.with_name(destination.name + ".part")
+        size = 0
+        try:
+            async with session.get(url) as resp:
+                if resp.status != 200:
+                    raise TransportError(f"download of {_host(url)} answered HTTP {resp.status}")
+                with await asyncio.to_thread(open, partial, "wb") as out:
+                    async for chunk in resp.content.iter_chunked(chunk_size):
+                        size += len(chunk)
+                        await asyncio.to_thread(out.write, chunk)
+            await asyncio.to_thread(os.replace, partial, destination)
+        except aiohttp.ClientConnectorError as exc:
+            raise ConnectError(f"cannot connect to {_host(url)}") from exc
+        except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
+            raise TransportError(
+                f"download from {_host(url)} failed: {type(exc).__name__}"
+            ) from exc
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                await asyncio.to_thread(partial.unlink)
+        return size
+
+    def _require_session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise RuntimeError("transport is not open: use 'async with' (or await open())")
+        return self._session
+
+
+def _compact_json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _host(url: str) -> str:
+    return url.split("://", 1)[-1].split("/", 1)[0]

@@ -1,0 +1,10 @@
+"""Shared fixtures: the anyio plugin pinned to asyncio (aiohttp requires it)."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
