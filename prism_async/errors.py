@@ -20,6 +20,7 @@
     │   └── ServerError                5xx
     │       └── ServiceUnavailableError 503 (Prism: free_tier_paused; lipsync: outcome unknown)
     ├── ProviderResponseError                      a response did not have the documented shape
+    ├── WebhookVerificationError                   a callback's signature or timestamp is wrong
     ├── GenerationFailed                           the job ended failed or canceled; has ``result``
     └── PollTimeout (also TimeoutError)            the wait's deadline passed; has ``last_result``
 
@@ -57,6 +58,7 @@ __all__ = [
     "TransportTimeout",
     "UnprocessableError",
     "UnsupportedRequestError",
+    "WebhookVerificationError",
     "status_error_class",
 ]
 
@@ -219,6 +221,11 @@ class ProviderResponseError(PrismAsyncError):
             message = f"{message} (at {field})"
         super().__init__(message, **kwargs)
         self.field = field
+
+
+class WebhookVerificationError(PrismAsyncError):
+    """A webhook delivery failed verification (bad signature, stale timestamp, bad body).
+    The message says which check failed, never the secret."""
 
 
 class GenerationFailed(PrismAsyncError):

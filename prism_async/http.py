@@ -16,6 +16,7 @@ from __future__ import annotations
 import enum
 import json as _json
 from collections.abc import Generator, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -126,12 +127,14 @@ class HttpRequest:
 
 @attrs.frozen(kw_only=True)
 class HttpResponse:
-    """A complete HTTP response. ``headers`` keys are lower-case."""
+    """A complete HTTP response. ``headers`` keys are lower-case. ``received_at`` is set
+    by the engine from its clock (providers use it to date presigned URLs' expiry)."""
 
     status: int
     headers: Mapping[str, str] = attrs.field(factory=dict)
     body: bytes = b""
     url: str = ""
+    received_at: datetime | None = None
 
     @property
     def ok(self) -> bool:

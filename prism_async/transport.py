@@ -25,7 +25,12 @@ import attrs
 import stamina
 
 from prism_async._retry_after import parse_retry_after
-from prism_async.errors import ConnectError, TransportError, TransportTimeout
+from prism_async.errors import (
+    ConnectError,
+    TransportError,
+    TransportTimeout,
+    status_error_class,
+)
 from prism_async.http import FileBody, FilePart, HttpRequest, HttpResponse, Multipart, RetryMode
 from prism_async.secrets import Secret
 
@@ -291,7 +296,10 @@ class AiohttpTransport:
         try:
             async with session.get(url) as resp:
                 if resp.status != 200:
-                    raise TransportError(f"download of {_host(url)} answered HTTP {resp.status}")
+                    # A presigned URL that expired answers 403: the caller may fetch a fresh one.
+                    raise status_error_class(resp.status)(
+                        f"download from {_host(url)} refused", status_code=resp.status
+                    )
                 with await asyncio.to_thread(open, partial, "wb") as out:
                     async for chunk in resp.content.iter_chunked(chunk_size):
                         size += len(chunk)

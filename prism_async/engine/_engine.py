@@ -188,6 +188,7 @@ class Engine:
         async with self._limiter(provider.name):
             self.requests[provider.name] += 1
             response = await self.transport.send(request)
+        response = attrs.evolve(response, received_at=self.clock.now())
         if response.status == 429 and budget is not None:
             # The server's own count disagrees with ours: hold this kind back as it asks.
             wait = parse_retry_after(response.headers.get("retry-after"))
