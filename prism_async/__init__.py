@@ -1,1 +1,99 @@
-"""prism-async: an asyncio client for asynchronous video-generation APIs."""
+"""prism-async: an asyncio client for asynchronous video-generation APIs.
+
+One Client, pluggable providers (``prism``, ``lipsync``, ``nanogpt``), one polling engine,
+one normalized :class:`GenerationResult`.
+"""
+
+from prism_async.client import Client
+from prism_async.clock import Clock, SystemClock
+from prism_async.engine import EngineConfig, PollPolicy
+from prism_async.errors import (
+    APIStatusError,
+    AuthenticationError,
+    BadRequestError,
+    ConflictError,
+    ConnectError,
+    GenerationFailed,
+    InsufficientCreditsError,
+    NotFoundError,
+    PermissionDeniedError,
+    PollTimeout,
+    PrismAsyncError,
+    ProviderResponseError,
+    RateLimitedError,
+    RequestValidationError,
+    ServerError,
+    ServiceUnavailableError,
+    TransportError,
+    TransportTimeout,
+    UnprocessableError,
+    UnsupportedRequestError,
+    WebhookVerificationError,
+)
+from prism_async.media import Media, MediaKind
+from prism_async.provider import PollHint, Rate, VideoProvider
+from prism_async.requests import VideoRequest
+from prism_async.results import (
+    Cost,
+    CostUnit,
+    Failure,
+    FailureKind,
+    GenerationResult,
+    JobHandle,
+    JobOutcome,
+    JobStatus,
+    Output,
+)
+from prism_async.secrets import Secret
+from prism_async.transport import AiohttpTransport, Transport, TransportConfig
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "APIStatusError",
+    "AiohttpTransport",
+    "AuthenticationError",
+    "BadRequestError",
+    "Client",
+    "Clock",
+    "ConflictError",
+    "ConnectError",
+    "Cost",
+    "CostUnit",
+    "EngineConfig",
+    "Failure",
+    "FailureKind",
+    "GenerationFailed",
+    "GenerationResult",
+    "InsufficientCreditsError",
+    "JobHandle",
+    "JobOutcome",
+    "JobStatus",
+    "Media",
+    "MediaKind",
+    "NotFoundError",
+    "Output",
+    "PermissionDeniedError",
+    "PollHint",
+    "PollPolicy",
+    "PollTimeout",
+    "PrismAsyncError",
+    "ProviderResponseError",
+    "Rate",
+    "RateLimitedError",
+    "RequestValidationError",
+    "Secret",
+    "ServerError",
+    "ServiceUnavailableError",
+    "SystemClock",
+    "Transport",
+    "TransportConfig",
+    "TransportError",
+    "TransportTimeout",
+    "UnprocessableError",
+    "UnsupportedRequestError",
+    "VideoProvider",
+    "VideoRequest",
+    "WebhookVerificationError",
+    "__version__",
+]

@@ -112,6 +112,48 @@ class GenerationResult:
     def handle(self) -> JobHandle:
         return JobHandle(provider=self.provider, id=self.id)
 
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON types: what ``prism-async ... --json`` prints, one object a line."""
+        failure = self.failure
+        return {
+            "provider": self.provider,
+            "id": self.id,
+            "status": self.status.value,
+            "raw_status": self.raw_status,
+            "outputs": [
+                {
+                    "url": o.url,
+                    "content_type": o.content_type,
+                    "duration": o.duration,
+                    "expires_at": _iso(o.expires_at),
+                }
+                for o in self.outputs
+            ],
+            "error": None
+            if failure is None
+            else {
+                "code": failure.code,
+                "message": failure.message,
+                "kind": failure.kind.value,
+                "retryable": failure.retryable,
+            },
+            "progress": self.progress,
+            "eta_seconds": self.eta_seconds,
+            "cost": None
+            if self.cost is None
+            else {
+                "amount": float(self.cost.amount),
+                "unit": self.cost.unit.value,
+                "estimated": self.cost.estimated,
+            },
+            "created_at": _iso(self.created_at),
+            "completed_at": _iso(self.completed_at),
+        }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
 
 def _str_dict(value: Mapping[str, str]) -> dict[str, str]:
     return {str(k): str(v) for k, v in value.items()}

@@ -150,14 +150,13 @@ class AiohttpTransport:
             await session.close()
 
     @property
-    def open_connections(self) -> int:
-        """Connections currently held by the pool (for leak checks)."""
+    def connections_in_use(self) -> int:
+        """Connections carrying an exchange right now (for leak checks); idle keep-alive
+        connections in the pool are not counted. Reads the connector's private state,
+        which aiohttp exposes no public way to count."""
         if self._session is None or self._session.connector is None:
             return 0
-        connector = self._session.connector
-        acquired = len(getattr(connector, "_acquired", ()))
-        idle = sum(len(v) for v in getattr(connector, "_conns", {}).values())
-        return acquired + idle
+        return len(getattr(self._session.connector, "_acquired", ()))
 
     async def send(self, request: HttpRequest) -> HttpResponse:
         """Carry out one exchange, retrying only what its RetryMode allows."""

@@ -119,6 +119,8 @@ def parse_submit(response: HttpResponse) -> tuple[JobHandle, ...]:
     extra = {"model": data.model} if data.model else {}
     if data.payment_source in ("USD", "XNO"):
         extra["unit"] = data.payment_source
+    if data.cost is not None:
+        extra["precharge"] = str(data.cost)
     return (JobHandle(provider=NAME, id=data.run_id, extra=extra),)
 
 
@@ -156,7 +158,10 @@ def parse_status(handle: JobHandle, response: HttpResponse) -> GenerationResult:
     url = (data.output.video.url if data and data.output and data.output.video else None) or (
         raw.video_url
     )
-    cost_amount = (data.cost if data else None) or raw.cost
+    final = (data.cost if data else None) or raw.cost
+    precharge = handle.extra.get("precharge")
+    # The flat shape has no cost: the submit's pre-charge stands in, marked as an estimate.
+    cost_amount = final if final is not None else (Decimal(precharge) if precharge else None)
     unit = CostUnit(handle.extra.get("unit", "USD"))
     failure = None
     if status is JobStatus.FAILED:
@@ -172,7 +177,9 @@ def parse_status(handle: JobHandle, response: HttpResponse) -> GenerationResult:
         failure=failure,
         progress=100.0 if succeeded else raw.progress,
         eta_seconds=raw.eta,
-        cost=Cost(amount=cost_amount, unit=unit) if cost_amount is not None else None,
+        cost=Cost(amount=cost_amount, unit=unit, estimated=final is None)
+        if cost_amount is not None
+        else None,
         created_at=raw.created_at,
         completed_at=raw.completed_at,
         raw=payload if isinstance(payload, Mapping) else {},

@@ -1,0 +1,139 @@
+"""What each subcommand does, on one Client built from the environment."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Mapping, Sequence
+
+from prism_async import registry
+from prism_async.cli._output import print_handle, print_result
+from prism_async.client import Client
+from prism_async.errors import GenerationFailed, PollTimeout, RequestValidationError
+from prism_async.media import Media
+from prism_async.requests import VideoRequest
+from prism_async.results import JobHandle, JobStatus
+
+__all__ = ["run_command"]
+
+
+async def run_command(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    """Dispatch a parsed command line; the exit status."""
+    if args.command == "emulate":
+        from prism_async.cli._emulate import serve
+
+        await serve(host=args.host, port=args.port)
+        return 0
+    if args.command == "demo":
+        from prism_async.cli._demo import run_demo
+
+        return await run_demo(out=args.out)
+    command = {"generate": _generate, "status": _status, "wait": _wait, "models": _models}
+    return await command[args.command](args, environ)
+
+
+def _client(name: str, environ: Mapping[str, str]) -> Client:
+    try:
+        provider = registry.from_env(name, environ)
+    except KeyError as exc:
+        raise RequestValidationError("--provider", str(exc.args[0])) from None
+    return Client(provider)
+
+
+def _handle(text: str, provider: str | None) -> JobHandle:
+    if provider is None:
+        try:
+            return JobHandle.parse(text)
+        except ValueError:
+            raise RequestValidationError(
+                "ID", f"{text!r} is not a full handle: give --provider too"
+            ) from None
+    if text.startswith(f"{provider}:"):
+        return JobHandle.parse(text)
+    return JobHandle(provider=provider, id=text)
+
+
+def _video_request(args: argparse.Namespace) -> VideoRequest:
+    if not args.model:
+        raise RequestValidationError("--model", "required")
+    return VideoRequest(
+        model=args.model,
+        prompt=args.prompt,
+        image=Media.parse(args.image) if args.image else None,
+        duration=args.duration,
+        aspect_ratio=args.aspect_ratio,
+        resolution=args.resolution,
+        count=args.count,
+        extra=dict(args.sets),
+    )
+
+
+async def _generate(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    request = _video_request(args)
+    async with _client(args.provider, environ) as client:
+        handles = await client.submit(request, provider=args.provider)
+        if args.no_wait:
+            for handle in handles:
+                print_handle(handle, as_json=args.json)
+            return 0
+        return await _await_all(client, handles, args)
+
+
+async def _status(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    handle = _handle(args.job, args.provider)
+    async with _client(handle.provider, environ) as client:
+        print_result(await client.get(handle), as_json=args.json)
+    return 0
+
+
+async def _wait(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    handles = [_handle(text, args.provider) for text in args.jobs]
+    names = {h.provider for h in handles}
+    if len(names) != 1:
+        raise RequestValidationError("ID", "wait takes jobs of one provider at a time")
+    async with _client(names.pop(), environ) as client:
+        return await _await_all(client, handles, args)
+
+
+async def _await_all(client: Client, handles: Sequence[JobHandle], args: argparse.Namespace) -> int:
+    """Print each job as it ends; 0 only if every one succeeded."""
+    failures = 0
+    async for outcome in client.as_completed(handles, timeout=args.timeout):
+        if outcome.error is not None:
+            failures += 1
+            if isinstance(outcome.error, PollTimeout):
+                print(
+                    f"error: {outcome.handle} did not end within {args.timeout:g} s; it goes on: "
+                    f"prism-async wait {outcome.handle}",
+                    file=sys.stderr,
+                )
+            else:
+                print(f"error: {outcome.handle}: {outcome.error}", file=sys.stderr)
+            continue
+        result = outcome.result
+        assert result is not None
+        print_result(result, as_json=args.json)
+        if result.status is not JobStatus.SUCCEEDED:
+            failures += 1
+            print(f"error: {GenerationFailed(result)}", file=sys.stderr)
+        elif args.download:
+            for path in await client.download(result, args.download):
+                print(f"downloaded {path}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+async def _models(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    client = _client(args.provider, environ)
+    provider = client.provider()
+    models_flow = getattr(provider, "models_flow", None)
+    if models_flow is None:
+        raise RequestValidationError("--provider", f"{args.provider} has no model catalog")
+    async with client:
+        models = await client.run(models_flow())
+    for model in models:
+        if args.json:
+            print(json.dumps({"id": model.id, "name": model.name, "inputs": model.input_modalities}))
+        else:
+            print(f"{model.id:<32} {', '.join(model.input_modalities)}")
+    return 0

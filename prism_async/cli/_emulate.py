@@ -1,0 +1,29 @@
+"""``prism-async emulate``: every built-in emulator on one loopback server, until Ctrl-C."""
+
+from __future__ import annotations
+
+import anyio
+
+from prism_async.testing import EmulatorServer
+from prism_async.testing.nanogpt import NanoGPTEmulator
+
+__all__ = ["serve"]
+
+# Environment variable names a client reads, by emulator prefix.
+_ENV = {"nanogpt": "NANOGPT", "prism": "PRISM", "lipsync": "SYNC"}
+
+
+def emulators() -> list[NanoGPTEmulator]:
+    """One emulator of each API, with their default (real-time) durations."""
+    return [NanoGPTEmulator()]
+
+
+async def serve(*, host: str, port: int) -> None:
+    async with EmulatorServer(list(emulators()), host=host, port=port) as server:
+        print(f"prism-async emulators listening on {server.root} (Ctrl-C to stop)")
+        for name in server.emulators:
+            env = _ENV.get(name, name.upper())
+            print(f"  {name:<8} base URL {server.base_url(name)}   API key {server.api_key(name)}")
+            print(f"           export {env}_BASE_URL={server.base_url(name)}")
+            print(f"           export {env}_API_KEY={server.api_key(name)}")
+        await anyio.sleep_forever()

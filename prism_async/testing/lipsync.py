@@ -1,0 +1,452 @@
+"""A local emulator of the Sync.so-style lipsync API v2, as an aiohttp.web app.
+
+Served at ``/lipsync`` by :class:`~prism_async.testing.EmulatorServer`; a client's base URL
+is ``http://127.0.0.1:N/lipsync`` and its paths are ``/v2/...``.
+
+A generation's ending comes from markers (see :mod:`prism_async.testing._jobs`) found in:
+
+- the TTS scripts of its text items;
+- its media URLs, URL-decoded (``.../clip%5Bfail%5D.wav`` counts as ``[fail]``), which
+  includes the names of files uploaded through multipart;
+- its ``outputFileName``, where brackets are not allowed: a word between ``_`` or ``-``
+  equal to a marker's name counts (``take1_fail``, ``moderation-test``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import json
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, cast
+from urllib.parse import unquote
+
+import aiohttp
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+
+from prism_async.clock import Clock, SystemClock
+from prism_async.testing._faults import Faults, RequestCounts, middleware
+from prism_async.testing._jobs import FAKE_MP4, Outcome, SimJob, outcome_for
+from prism_async.testing._lipsync_multipart import BadRequest, read_create
+from prism_async.testing._lipsync_store import (
+    ERROR_CATALOG,
+    FPS,
+    IdempotencyRecord,
+    LipsyncGeneration,
+    SlidingWindow,
+    error_body,
+    notional_seconds,
+    sign,
+)
+from prism_async.testing._lipsync_validate import (
+    STATUSES,
+    valid_idempotency_key,
+    validate_create,
+)
+
+__all__ = ["LipsyncEmulator", "LipsyncGeneration"]
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+_REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("lipsync_request_id")
+_UNAUTHENTICATED = frozenset({"errors", "file"})
+_READ_ROUTES = frozenset({"generation", "list", "cost", "cancel"})
+_WEBHOOK_TICK = 0.05  # real seconds between checks for finished generations
+_LONG_POLL_STEP = 0.05  # clock seconds between checks while holding a long poll
+
+
+def _json(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        status=status,
+        body=json.dumps(obj).encode(),
+        content_type="application/json",
+        headers=headers,
+    )
+
+
+def _error(status: int, message: str | list[str], **extra: Any) -> web.Response:
+    """The documented error body, ``{statusCode, message, error}`` plus a code."""
+    if status >= 500:
+        extra.setdefault("errorCode", "internal_error")
+        extra.setdefault("requestId", _REQUEST_ID.get(""))
+    return _json(error_body(status, message, **extra), status)
+
+
+class LipsyncEmulator:
+    """The lipsync API v2: create, status with long poll, list, cost, cancel, webhooks.
+
+    Args:
+        clock: The clock jobs age by (share a VirtualClock with the client in tests).
+        api_key: The ``x-api-key`` accepted.
+        webhook_secret: The ``whsec_`` secret that signs webhook deliveries.
+        concurrency_limit: The plan's slots (PENDING + PROCESSING generations).
+        create_limit_per_minute: Creates allowed in any sliding minute.
+        read_limit_per_minute: Other authenticated requests allowed in any sliding minute.
+        queue_seconds: How long a generation stays PENDING.
+        run_seconds: How long it then stays PROCESSING.
+        cost_per_second: USD per second of generated video, for cost estimates.
+        long_poll: Whether ``wait=true`` is honoured (mutable).
+        default_outcome: The ending of a generation with no marker.
+    """
+
+    prefix = "lipsync"
+
+    def __init__(
+        self,
+        *,
+        clock: Clock | None = None,
+        api_key: str = "sync-emulator-key",
+        webhook_secret: str = "whsec_emulator",
+        concurrency_limit: int = 1,
+        create_limit_per_minute: int = 100,
+        read_limit_per_minute: int = 600,
+        queue_seconds: float = 1.0,
+        run_seconds: float = 5.0,
+        cost_per_second: float = 0.05,
+        long_poll: bool = True,
+        default_outcome: Outcome = Outcome.SUCCEED,
+    ) -> None:
+        self.clock: Clock = clock or SystemClock()
+        self.api_key = api_key
+        self.webhook_secret = webhook_secret
+        self.concurrency_limit = concurrency_limit
+        self.queue_seconds = queue_seconds
+        self.run_seconds = run_seconds
+        self.cost_per_second = cost_per_second
+        self.long_poll = long_poll
+        self.default_outcome = default_outcome
+        self.faults = Faults()
+        self.counts = RequestCounts()
+        self.generations: dict[str, LipsyncGeneration] = {}
+        #: Generations actually created (idempotent replays do not count).
+        self.creates = 0
+        #: The most generations PENDING or PROCESSING at once.
+        self.max_running_seen = 0
+        #: Every webhook delivery attempted: (url, body bytes, headers).
+        self.webhooks_sent: list[tuple[str, bytes, dict[str, str]]] = []
+        #: Webhooks that ``drop_webhooks`` swallowed.
+        self.webhooks_dropped = 0
+        self.drop_webhooks = False
+        self.duplicate_webhooks = False
+        #: The next N creates create the generation but answer 503 IDEMPOTENCY_OUTCOME_UNKNOWN.
+        self.outcome_unknown_next = 0
+        #: Bytes received in multipart file uploads.
+        self.uploaded_bytes = 0
+        self._create_window = SlidingWindow(create_limit_per_minute)
+        self._read_window = SlidingWindow(read_limit_per_minute)
+        self._idempotency: dict[str, IdempotencyRecord] = {}
+        self._awaiting_webhook: dict[str, LipsyncGeneration] = {}
+        self._session: aiohttp.ClientSession | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def base_url(self, root: str) -> str:
+        return f"{root.rstrip('/')}/{self.prefix}"
+
+    def build_app(self) -> web.Application:
+        # The shared middleware's Callable type lacks the parameter names of aiohttp's protocol.
+        faulty = cast("Middleware", middleware(self.faults, self.counts, _error))
+        app = web.Application(middlewares=[self._outer, faulty, self._guard])
+        app.router.add_post("/v2/generate", self._create, name="create")
+        app.router.add_get("/v2/generate/{id}", self._get, name="generation")
+        app.router.add_post("/v2/generate/{id}/cancel", self._cancel, name="cancel")
+        app.router.add_get("/v2/generations", self._list, name="list")
+        app.router.add_post("/v2/analyze/cost", self._cost, name="cost")
+        app.router.add_get("/v2/errors", self._errors, name="errors")
+        app.router.add_get("/files/{id}.mp4", self._file, name="file")
+        app.on_startup.append(self._startup)
+        app.on_cleanup.append(self._cleanup)
+        return app
+
+    # -- middlewares -------------------------------------------------------------------
+
+    @web.middleware
+    async def _outer(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Request ids, JSON bodies for aiohttp's own errors, 500 for crashes, webhooks."""
+        request_id = uuid.uuid4().hex
+        _REQUEST_ID.set(request_id)
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:
+            response = _error(exc.status, exc.reason)
+        except Exception:
+            response = _error(500, "Internal server error")
+        if not response.prepared:
+            response.headers["X-Request-ID"] = request_id
+        self._check_webhooks()
+        return response
+
+    @web.middleware
+    async def _guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """``x-api-key`` and the per-minute rate limits."""
+        route = request.match_info.route.name
+        if route is None or route in _UNAUTHENTICATED:
+            return await handler(request)
+        if request.headers.get("x-api-key") != self.api_key:
+            return _json(error_body(401, "Unauthorized"), 401)
+        window = self._create_window if route == "create" else self._read_window
+        if route == "create" or route in _READ_ROUTES:
+            wait = window.hit(self.clock.monotonic())
+            if wait is not None:
+                response = _error(
+                    429,
+                    "Rate limit exceeded. Please try again later.",
+                    errorCode="rate_limit_exceeded",
+                )
+                response.headers["Retry-After"] = str(wait)
+                return response
+        return await handler(request)
+
+    # -- create ------------------------------------------------------------------------
+
+    async def _create(self, request: web.Request) -> web.StreamResponse:
+        keys = request.headers.getall("Idempotency-Key", [])
+        if keys and (len(keys) > 1 or not valid_idempotency_key(keys[0])):
+            return _error(
+                400,
+                "Idempotency-Key must be one value of 1-128 characters from [A-Za-z0-9._~-]",
+                errorCode="INVALID_IDEMPOTENCY_KEY",
+            )
+        key = keys[0] if keys else None
+        try:
+            create = await read_create(request)
+        except BadRequest as exc:
+            return _error(400, [str(exc)], errorCode="validation_failed")
+        problems = validate_create(create.body)
+        if problems:
+            return _error(400, problems, errorCode="validation_failed")
+        record = self._idempotency.get(key) if key is not None else None
+        if record is not None:
+            if record.fingerprint != create.fingerprint:
+                return _error(
+                    409,
+                    "Idempotency-Key was already used with a different request body",
+                    errorCode="IDEMPOTENCY_KEY_REUSED",
+                )
+            return web.Response(
+                status=201,
+                body=record.response,
+                content_type="application/json",
+                headers={"Idempotent-Replayed": "true"},
+            )
+        if self._active() >= self.concurrency_limit:
+            return _error(
+                429,
+                f"Concurrency limit reached for your plan ({self.concurrency_limit} concurrent"
+                " generations). Wait for a generation to finish before creating another.",
+                errorCode="concurrency_limit_reached",
+            )
+        generation = self._new_generation(request, create.body)
+        generation.uploads = {name: f.size for name, f in create.uploads.items()}
+        self.uploaded_bytes += sum(generation.uploads.values())
+        payload = json.dumps(generation.to_json()).encode()
+        if key is not None:
+            self._idempotency[key] = IdempotencyRecord(
+                fingerprint=create.fingerprint, generation_id=generation.id, response=payload
+            )
+        if self.outcome_unknown_next > 0:
+            self.outcome_unknown_next -= 1
+            return _error(
+                503,
+                "The outcome of this request is unknown. Retry with the same Idempotency-Key"
+                " or poll the generation.",
+                errorCode="IDEMPOTENCY_OUTCOME_UNKNOWN",
+                generationId=generation.id,
+            )
+        return web.Response(status=201, body=payload, content_type="application/json")
+
+    def _new_generation(self, request: web.Request, body: dict[str, Any]) -> LipsyncGeneration:
+        outcome, slow = self._ending(body)
+        factor = 10.0 if slow else 1.0
+        gid = str(uuid.uuid4())
+        job = SimJob(
+            id=gid,
+            owner="organization",
+            clock=self.clock,
+            queue_seconds=self.queue_seconds * factor,
+            run_seconds=self.run_seconds * factor,
+            outcome=outcome,
+            request=body,
+        )
+        path = request.app.router["file"].url_for(id=gid)
+        generation = LipsyncGeneration(
+            job=job, body=body, output_url=str(request.url.origin().join(path))
+        )
+        self.generations[gid] = generation
+        if body.get("webhookUrl"):
+            self._awaiting_webhook[gid] = generation
+        self.creates += 1
+        self.max_running_seen = max(self.max_running_seen, self._active())
+        return generation
+
+    def _ending(self, body: dict[str, Any]) -> tuple[Outcome, bool]:
+        """The outcome the request's markers ask for, and whether it is slow."""
+        texts: list[str] = []
+        for item in body["input"]:
+            if isinstance(item.get("url"), str):
+                texts.append(unquote(item["url"]))
+            provider = item.get("provider")
+            if isinstance(provider, dict):
+                texts.append(str(provider.get("script", "")))
+        name = body.get("outputFileName") or ""
+        texts.extend(f"[{word}]" for word in re.split(r"[-_]", name.lower()) if word)
+        text = " ".join(texts)
+        return outcome_for(text, self.default_outcome), "[slow]" in text.lower()
+
+    def _active(self) -> int:
+        return sum(1 for g in self.generations.values() if g.active)
+
+    # -- reads -------------------------------------------------------------------------
+
+    def _lookup(self, request: web.Request) -> LipsyncGeneration | web.Response:
+        gid = request.match_info["id"]
+        try:
+            uuid.UUID(gid)
+        except ValueError:
+            return _error(400, "Validation failed (uuid is expected)", errorCode="invalid_id")
+        generation = self.generations.get(gid)
+        if generation is None:
+            return _error(404, "Generation not found", errorCode="generation_not_found")
+        return generation
+
+    async def _get(self, request: web.Request) -> web.StreamResponse:
+        found = self._lookup(request)
+        if isinstance(found, web.Response):
+            return found
+        include = request.query.get("include", "").split(",")
+        progress = "progress" in include
+        if request.query.get("wait", "").lower() != "true" or not self.long_poll:
+            return _json(found.to_json(progress=progress))
+        if progress:
+            return _error(400, "include=progress cannot be combined with wait=true")
+        try:
+            timeout = float(request.query.get("timeout", "5"))
+        except ValueError:
+            timeout = float("nan")
+        if not 1 <= timeout <= 10:
+            return _error(400, "timeout must be a number from 1 to 10")
+        deadline = self.clock.monotonic() + timeout
+        while found.active:
+            left = deadline - self.clock.monotonic()
+            if left <= 0:
+                break
+            await self.clock.sleep(min(_LONG_POLL_STEP, left))
+        return _json(
+            found.to_json(),
+            headers={
+                "Retry-After": "2",
+                "X-Sync-Wait-Mode": "long_poll",
+                "X-Sync-Wait-Timeout-Seconds": f"{timeout:g}",
+            },
+        )
+
+    async def _list(self, request: web.Request) -> web.StreamResponse:
+        status = request.query.get("status")
+        if status is not None and status not in STATUSES:
+            return _error(
+                400, [f"status must be one of the following values: {', '.join(STATUSES)}"]
+            )
+        found = [g.to_json() for g in reversed(self.generations.values())]
+        return _json([g for g in found if status is None or g["status"] == status])
+
+    async def _cost(self, request: web.Request) -> web.StreamResponse:
+        try:
+            create = await read_create(request)
+        except BadRequest as exc:
+            return _error(400, [str(exc)], errorCode="validation_failed")
+        problems = validate_create(create.body)
+        if problems:
+            return _error(400, problems, errorCode="validation_failed")
+        seconds = notional_seconds(create.body)
+        return _json(
+            [
+                {
+                    "estimatedFrameCount": round(seconds * FPS),
+                    "estimatedGenerationCost": round(seconds * self.cost_per_second, 6),
+                }
+            ]
+        )
+
+    async def _cancel(self, request: web.Request) -> web.StreamResponse:
+        found = self._lookup(request)
+        if isinstance(found, web.Response):
+            return found
+        if found.status != "PENDING":
+            return _error(
+                400,
+                f"Generation is {found.status}; only a PENDING generation can be canceled",
+                errorCode="generation_not_cancelable",
+            )
+        found.job.canceled = True
+        return _json(found.to_json())
+
+    async def _errors(self, request: web.Request) -> web.StreamResponse:
+        return _json(ERROR_CATALOG)
+
+    async def _file(self, request: web.Request) -> web.StreamResponse:
+        name = request.match_info["id"]
+        generation = self.generations.get(name.removesuffix("_segments"))
+        if generation is None or generation.status != "COMPLETED":
+            return _error(404, "File not found")
+        return web.Response(body=FAKE_MP4, content_type="video/mp4")
+
+    # -- webhooks ----------------------------------------------------------------------
+
+    async def _startup(self, app: web.Application) -> None:
+        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5))
+        self._spawn(self._tick())
+
+    async def _cleanup(self, app: web.Application) -> None:
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _spawn(self, work: Awaitable[None]) -> None:
+        async def run() -> None:
+            await work
+
+        task = asyncio.get_running_loop().create_task(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _tick(self) -> None:
+        while True:
+            self._check_webhooks()
+            await asyncio.sleep(_WEBHOOK_TICK)
+
+    def _check_webhooks(self) -> None:
+        """Send (once) the webhook of every generation that has reached its end."""
+        if self._session is None:
+            return
+        for gid, generation in list(self._awaiting_webhook.items()):
+            if generation.active:
+                continue
+            del self._awaiting_webhook[gid]
+            generation.notified = True
+            if self.drop_webhooks:
+                self.webhooks_dropped += 1
+                continue
+            for _ in range(2 if self.duplicate_webhooks else 1):
+                self._spawn(self._deliver(generation))
+
+    async def _deliver(self, generation: LipsyncGeneration) -> None:
+        url = str(generation.body["webhookUrl"])
+        body = json.dumps(generation.to_json(), separators=(",", ":")).encode()
+        timestamp = int(self.clock.now().timestamp())
+        headers = {
+            "Content-Type": "application/json",
+            "Sync-Signature": sign(self.webhook_secret, timestamp, body),
+        }
+        self.webhooks_sent.append((url, body, headers))
+        if self._session is None:
+            return
+        with contextlib.suppress(aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError):
+            async with self._session.post(url, data=body, headers=headers) as response:
+                await response.read()
