@@ -133,7 +133,8 @@ async def _models(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         models = await client.run(models_flow())
     for model in models:
         if args.json:
-            print(json.dumps({"id": model.id, "name": model.name, "inputs": model.input_modalities}))
+            record = {"id": model.id, "name": model.name, "inputs": model.input_modalities}
+            print(json.dumps(record))
         else:
             print(f"{model.id:<32} {', '.join(model.input_modalities)}")
     return 0

@@ -87,7 +87,8 @@ def _summary(results: list[GenerationResult], requests: dict[str, int], target: 
             if r.cost is not None:
                 costs[r.cost.unit.value] += r.cost.amount
         cost = ", ".join(f"{amount} {unit}" for unit, amount in costs.items()) or "-"
-        rows.append((name, len(items), succeeded, len(items) - succeeded, requests.get(name, 0), cost))
+        failed = len(items) - succeeded
+        rows.append((name, len(items), succeeded, failed, requests.get(name, 0), cost))
     headers = ("provider", "jobs", "succeeded", "failed", "HTTP requests", "cost")
     try:
         from rich.console import Console

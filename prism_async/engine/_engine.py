@@ -17,7 +17,8 @@ from prism_async.clock import Clock, SystemClock
 from prism_async.engine import _effects
 from prism_async.engine._budget import RateBudget
 from prism_async.engine._scheduler import PollPolicy, Scheduler
-from prism_async.errors import PrismAsyncError
+from prism_async.engine._slots import CONCURRENCY_LIMIT, SlotWaiter
+from prism_async.errors import PrismAsyncError, RateLimitedError
 from prism_async.http import Flow, HttpRequest, ReadFile, StatFile
 from prism_async.provider import VideoProvider
 from prism_async.results import GenerationResult, JobHandle, JobOutcome
@@ -62,7 +63,10 @@ class Engine:
         self.transport = transport
         self.clock = clock or SystemClock()
         self.config = config or EngineConfig()
-        self.scheduler = Scheduler(self._fetch_status, self.clock, self.config.poll)
+        self.scheduler = Scheduler(
+            self._fetch_status, self.clock, self.config.poll, on_terminal=self._job_ended
+        )
+        self._slots = SlotWaiter(self.clock)
         self._budgets: dict[tuple[str, str], RateBudget] = {}
         self._limiters: dict[str, anyio.CapacityLimiter] = {}
         self._fresh: dict[JobHandle, float] = {}
@@ -100,10 +104,26 @@ class Engine:
     async def submit(
         self, provider: VideoProvider, request: object, *, idempotency_key: str
     ) -> tuple[JobHandle, ...]:
-        """One paid create. The request is validated before anything is sent."""
-        handles = await self.run(
-            provider, provider.submit_flow(request, idempotency_key=idempotency_key)
-        )
+        """One paid create. The request is validated before anything is sent.
+
+        A 429 that says the plan's concurrency limit is reached was refused, not charged:
+        the submit waits for a slot (one of this provider's jobs ending) and tries again,
+        one waiter at a time, instead of hammering the API.
+        """
+        try:
+            handles = await self.run(
+                provider, provider.submit_flow(request, idempotency_key=idempotency_key)
+            )
+        except RateLimitedError as exc:
+            if exc.code != CONCURRENCY_LIMIT:
+                raise
+            handles = await self._slots.submit_when_free(
+                provider,
+                lambda: self.run(
+                    provider, provider.submit_flow(request, idempotency_key=idempotency_key)
+                ),
+                give_up_after=self.config.default_timeout,
+            )
         now = self.clock.monotonic()
         for handle in handles:
             self._fresh[handle] = now
@@ -111,7 +131,10 @@ class Engine:
 
     async def fetch(self, provider: VideoProvider, handle: JobHandle) -> GenerationResult:
         """The job's current state, in one status exchange."""
-        return await self._fetch_status(provider, handle, False)
+        result = await self._fetch_status(provider, handle, False)
+        if result.is_terminal:
+            self._slots.freed(provider.name)
+        return result
 
     async def wait(
         self, provider: VideoProvider, handle: JobHandle, *, timeout: float | None = None
@@ -161,6 +184,9 @@ class Engine:
                 scope.cancel()
             receive.close()
             send.close()
+
+    def _job_ended(self, provider: VideoProvider, result: GenerationResult) -> None:
+        self._slots.freed(provider.name)
 
     def _require_running(self) -> anyio.abc.TaskGroup:
         if self._tasks is None:

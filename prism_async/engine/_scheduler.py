@@ -40,6 +40,7 @@ __all__ = ["PollPolicy", "Scheduler"]
 log = logging.getLogger("prism_async.engine")
 
 FetchStatus = Callable[[VideoProvider, JobHandle, bool], Awaitable[GenerationResult]]
+OnTerminal = Callable[[VideoProvider, GenerationResult], None]
 
 
 @attrs.frozen(kw_only=True)
@@ -107,8 +108,11 @@ class _Tracked:
 class Scheduler:
     """Polls every watched job from one task. Run :meth:`run` in a task group first."""
 
-    def __init__(self, fetch: FetchStatus, clock: Clock, policy: PollPolicy) -> None:
+    def __init__(
+        self, fetch: FetchStatus, clock: Clock, policy: PollPolicy, on_terminal: OnTerminal
+    ) -> None:
         self._fetch = fetch
+        self._on_terminal = on_terminal
         self._clock = clock
         self.policy = policy
         self._jobs: dict[JobHandle, _Tracked] = {}
@@ -265,6 +269,7 @@ class Scheduler:
         tracked.polls += 1
         tracked.last = result
         if result.is_terminal:
+            self._on_terminal(tracked.provider, result)
             self._resolve(tracked, result=result)
             return
         hint = tracked.provider.poll_hint(tracked.handle, result)

@@ -77,7 +77,9 @@ async def test_image_to_video_from_a_local_file_goes_inline(
     env.emulator.status_shape = shape  # type: ignore[assignment]
     image = tmp_path / "frame.png"
     image.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(1000))
-    request = VideoRequest(model="kling-v21-standard", prompt="wake up", image=Media.from_path(image))
+    request = VideoRequest(
+        model="kling-v21-standard", prompt="wake up", image=Media.from_path(image)
+    )
     async with env.client() as client:
         result = await client.generate(request)
     assert result.status is JobStatus.SUCCEEDED
@@ -232,7 +234,9 @@ async def test_status_falls_back_to_the_legacy_route(env: Env) -> None:
 async def test_many_jobs_come_back_as_they_complete(env: Env) -> None:
     prompts = ["a [slow]", "b", "c [fail]", "d"]
     async with env.client() as client:
-        handles = [(await client.submit(VideoRequest(model="veo2-video", prompt=p)))[0] for p in prompts]
+        handles = [
+            (await client.submit(VideoRequest(model="veo2-video", prompt=p)))[0] for p in prompts
+        ]
         outcomes = [o async for o in client.as_completed(handles)]
     assert {o.handle for o in outcomes} == set(handles)
     assert outcomes[-1].handle == handles[0]  # the slow one ends last
