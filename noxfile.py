@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import nox
 
 PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+
+# Interpreters installed with pyenv but not activated are not on PATH, so nox would skip
+# them: put each installed 3.10-3.13 on PATH so that every installed version is tested.
+_PYENV = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+for _bin in sorted(_PYENV.glob("3.1[0-3].*/bin")):
+    if (_bin / "python3").exists():
+        os.environ["PATH"] = f"{_bin}{os.pathsep}{os.environ.get('PATH', '')}"
 
 nox.options.sessions = ["tests", "lint", "typecheck"]
 # Run on whichever of the supported interpreters are installed; CI sets CI=true, which

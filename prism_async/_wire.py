@@ -4,6 +4,7 @@ error paths turned into a ProviderResponseError that names the field."""
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
@@ -19,6 +20,7 @@ from prism_async.results import JobStatus
 __all__ = ["StatusTable", "make_converter", "parse_datetime", "structure", "wire"]
 
 T = TypeVar("T")
+_FRACTION = re.compile(r"\.(\d+)")
 log = logging.getLogger("prism_async.providers")
 
 
@@ -40,11 +42,10 @@ def parse_datetime(value: object) -> datetime:
     text = value.strip()
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
-    head, dot, rest = text.partition(".")
-    if dot:  # Python 3.10 reads 3 or 6 fraction digits only: pad or cut to 6
-        digits = "".join(ch for ch in rest if ch.isdigit())
-        zone = rest[len(digits) :]
-        text = f"{head}.{(digits + '000000')[:6]}{zone}"
+    fraction = _FRACTION.search(text)
+    if fraction:  # Python 3.10 reads 3 or 6 fraction digits only: pad or cut to 6
+        digits = (fraction.group(1) + "000000")[:6]
+        text = f"{text[: fraction.start()]}.{digits}{text[fraction.end() :]}"
     parsed = datetime.fromisoformat(text)
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 

@@ -145,11 +145,13 @@ class Client:
         self, request: object, *, provider: str | None = None, timeout: float | None = None
     ) -> GenerationResult:
         """Submit one request for one video and wait for it (raises GenerationFailed)."""
-        handles = await self.submit(request, provider=provider)
-        if len(handles) != 1:
+        if getattr(request, "count", 1) != 1:  # refused before paying for videos not awaited
             raise RequestValidationError(
                 "count", "generate() waits for one video: use submit() and as_completed()"
             )
+        handles = await self.submit(request, provider=provider)
+        if len(handles) != 1:  # pragma: no cover - a provider answering more jobs than asked
+            raise RequestValidationError("count", f"one video asked, {len(handles)} started")
         return await self.wait(handles[0], timeout=timeout)
 
     def as_completed(

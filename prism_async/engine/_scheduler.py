@@ -142,6 +142,15 @@ class Scheduler:
             finally:
                 self._tasks = None
                 tasks.cancel_scope.cancel()
+                for tracked in list(self._jobs.values()):
+                    self._resolve(
+                        tracked,
+                        error=PrismAsyncError(
+                            "the client was closed while waiting",
+                            provider=tracked.provider.name,
+                            job_id=tracked.handle.id,
+                        ),
+                    )
 
     async def wait(
         self,
@@ -262,7 +271,7 @@ class Scheduler:
                 tracked.errors, retry_after
             )
             return
-        except PrismAsyncError as exc:
+        except Exception as exc:  # an API refusal, or a provider bug: this job's waiters get it
             self._resolve(tracked, error=exc)
             return
         tracked.errors = 0

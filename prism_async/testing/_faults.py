@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 
 import attrs
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 __all__ = ["Fault", "FaultKind", "Faults", "RequestCounts", "middleware"]
 
@@ -72,9 +73,7 @@ class Faults:
 ErrorBody = Callable[[int, str], web.Response]
 
 
-def middleware(
-    faults: Faults, counts: RequestCounts, error_response: ErrorBody
-) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+def middleware(faults: Faults, counts: RequestCounts, error_response: ErrorBody) -> Middleware:
     """An aiohttp middleware that counts requests and applies queued faults.
 
     Args:

@@ -76,14 +76,15 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
 async def _parts(request: web.Request, max_bytes: int) -> list[tuple[str, str | FilePart]]:
     """Every part of a multipart body as (name, text or file), files read in chunks."""
     try:
-        reader = await request.multipart()
+        return await _read_parts(request, max_bytes)
     except (AssertionError, ValueError, KeyError):
         raise invalid("Malformed multipart body") from None
+
+
+async def _read_parts(request: web.Request, max_bytes: int) -> list[tuple[str, str | FilePart]]:
+    reader = await request.multipart()
     parts: list[tuple[str, str | FilePart]] = []
-    while True:
-        part = await reader.next()
-        if part is None:
-            return parts
+    while (part := await reader.next()) is not None:
         if not isinstance(part, BodyPartReader) or not part.name:
             raise invalid("Malformed multipart body: every part needs a name")
         if part.filename is None:
@@ -97,12 +98,9 @@ async def _parts(request: web.Request, max_bytes: int) -> list[tuple[str, str | 
                 raise invalid(f"{part.name}: file larger than {max_bytes} bytes")
             chunks.append(chunk)
         content_type = part.headers.get(hdrs.CONTENT_TYPE, "application/octet-stream")
-        parts.append(
-            (
-                part.name,
-                FilePart(filename=part.filename, content_type=content_type, data=b"".join(chunks)),
-            )
-        )
+        file = FilePart(filename=part.filename, content_type=content_type, data=b"".join(chunks))
+        parts.append((part.name, file))
+    return parts
 
 
 def _json_field(raw: str | FilePart, name: str) -> dict[str, Any]:

@@ -36,8 +36,10 @@ __all__ = [
     "variant",
 ]
 
-# The documented error codes by status; 500 is ``server_error`` unless a test asks for
-# ``generation_error`` through ``PrismEmulator.error_codes``.
+# The code an injected fault status answers with (any other status: ``server_error``).
+# 500 is ``server_error`` unless a test asks for ``generation_error``, and an injected 503
+# is a transient ``server_error``, not ``free_tier_paused`` (set ``paused`` for that, or
+# ``PrismEmulator.error_codes[503]``).
 DEFAULT_ERROR_CODES: dict[int, str] = {
     400: "validation_error",
     401: "unauthorized",
@@ -49,7 +51,6 @@ DEFAULT_ERROR_CODES: dict[int, str] = {
     422: "invalid_template",
     429: "rate_limited",
     500: "server_error",
-    503: "free_tier_paused",
 }
 
 

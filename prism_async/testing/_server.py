@@ -10,6 +10,8 @@ from aiohttp import web
 
 __all__ = ["EmulatorApp", "EmulatorServer"]
 
+_MAX_BODY = 64 * 1024 * 1024
+
 
 class EmulatorApp(Protocol):
     """What the server needs of an emulator."""
@@ -45,7 +47,9 @@ class EmulatorServer:
         self.root = ""
 
     async def start(self) -> None:
-        app = web.Application()
+        # The root app's body limit is the one aiohttp applies (a sub-app's is ignored):
+        # room for inline uploads and multipart files.
+        app = web.Application(client_max_size=_MAX_BODY)
         for name, emulator in self.emulators.items():
             app.add_subapp(f"/{name}", emulator.build_app())
         self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True)

@@ -21,12 +21,11 @@ import json
 import re
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any, cast
+from typing import Any
 from urllib.parse import unquote
 
 import aiohttp
 from aiohttp import web
-from aiohttp.typedefs import Middleware
 
 from prism_async.clock import Clock, SystemClock
 from prism_async.testing._faults import Faults, RequestCounts, middleware
@@ -54,7 +53,6 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 _REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("lipsync_request_id")
 _UNAUTHENTICATED = frozenset({"errors", "file"})
-_READ_ROUTES = frozenset({"generation", "list", "cost", "cancel"})
 _WEBHOOK_TICK = 0.05  # real seconds between checks for finished generations
 _LONG_POLL_STEP = 0.05  # clock seconds between checks while holding a long poll
 
@@ -148,7 +146,7 @@ class LipsyncEmulator:
 
     def build_app(self) -> web.Application:
         # The shared middleware's Callable type lacks the parameter names of aiohttp's protocol.
-        faulty = cast("Middleware", middleware(self.faults, self.counts, _error))
+        faulty = middleware(self.faults, self.counts, _error)
         app = web.Application(middlewares=[self._outer, faulty, self._guard])
         app.router.add_post("/v2/generate", self._create, name="create")
         app.router.add_get("/v2/generate/{id}", self._get, name="generation")
@@ -187,17 +185,17 @@ class LipsyncEmulator:
             return await handler(request)
         if request.headers.get("x-api-key") != self.api_key:
             return _json(error_body(401, "Unauthorized"), 401)
+        # Every other route is authenticated and read-limited: create 100/min, the rest 600/min.
         window = self._create_window if route == "create" else self._read_window
-        if route == "create" or route in _READ_ROUTES:
-            wait = window.hit(self.clock.monotonic())
-            if wait is not None:
-                response = _error(
-                    429,
-                    "Rate limit exceeded. Please try again later.",
-                    errorCode="rate_limit_exceeded",
-                )
-                response.headers["Retry-After"] = str(wait)
-                return response
+        wait = window.hit(self.clock.monotonic())
+        if wait is not None:
+            response = _error(
+                429,
+                "Rate limit exceeded. Please try again later.",
+                errorCode="rate_limit_exceeded",
+            )
+            response.headers["Retry-After"] = str(wait)
+            return response
         return await handler(request)
 
     # -- create ------------------------------------------------------------------------

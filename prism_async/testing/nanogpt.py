@@ -9,11 +9,10 @@ import secrets
 import string
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 import attrs
 from aiohttp import web
-from aiohttp.typedefs import Middleware
 
 from prism_async.clock import Clock, SystemClock
 from prism_async.testing import _nanogpt_wire as wire
@@ -140,8 +139,7 @@ class NanoGPTEmulator:
         app = web.Application(
             middlewares=[
                 _request_id,
-                # _faults.middleware is typed as a plain callable; it is an aiohttp middleware.
-                cast(Middleware, middleware(self.faults, self.counts, wire.error_response)),
+                middleware(self.faults, self.counts, wire.error_response),
             ],
             client_max_size=_MAX_BODY,
         )
@@ -199,7 +197,7 @@ class NanoGPTEmulator:
             queue_seconds=self.queue_seconds * slow,
             run_seconds=self.run_seconds * slow,
             outcome=outcome_for(text, self.default_outcome),
-            request={k: v for k, v in request.items() if not _is_data_url(v)},
+            request={k: _summary(v) if _is_data_url(v) else v for k, v in request.items()},
         )
         job = NanoJob(sim=sim, model=model, cost=self.price)
         self._balance -= self.price
@@ -358,3 +356,9 @@ class NanoGPTEmulator:
 
 def _is_data_url(value: object) -> bool:
     return isinstance(value, str) and value.startswith("data:")
+
+
+def _summary(data_url: str) -> str:
+    """A data URL's header and size, kept instead of its megabytes of payload."""
+    header, _, payload = data_url.partition(",")
+    return f"{header},<{len(payload)} base64 characters>"

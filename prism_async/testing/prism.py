@@ -133,9 +133,7 @@ class PrismEmulator(CatalogViews):
         return root.rstrip("/") + "/prism/api"
 
     def build_app(self) -> web.Application:
-        # The shared fault middleware is typed as a plain Callable; aiohttp wants its
-        # Middleware protocol (named parameters), hence Any.
-        faulty: Any = middleware(self.faults, self.counts, self._error_response)
+        faulty = middleware(self.faults, self.counts, self._error_response)
         app = web.Application(
             middlewares=[faulty, self._errors_middleware()],
             # JSON bodies may carry base64 data URIs of up to max_upload_bytes.

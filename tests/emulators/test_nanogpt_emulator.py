@@ -57,7 +57,9 @@ class Api:
             return Reply(r.status, await r.json(), r.headers)
 
     async def create(self, prompt: str = "a lake", **fields: Any) -> Reply:
-        return await self.post("/generate-video", {"model": "veo2-video", "prompt": prompt, **fields})
+        return await self.post(
+            "/generate-video", {"model": "veo2-video", "prompt": prompt, **fields}
+        )
 
     async def status(self, job_id: str, *, key: str | None = None) -> Any:
         reply = await self.get("/video/status", requestId=job_id, key=key)
@@ -84,9 +86,8 @@ async def test_auth_is_required_and_both_headers_work() -> None:
     emu, _ = make()
     async with running(emu) as api:
         for key in ("", "wrong-key"):
-            reply = await api.create(key=key) if False else await api.post(
-                "/generate-video", {"model": "veo2-video", "prompt": "x"}, key=key
-            )
+            body = {"model": "veo2-video", "prompt": "x"}
+            reply = await api.post("/generate-video", body, key=key)
             assert reply.status == 401
             assert reply.body == {
                 "error": {"message": "Invalid API key", "type": "authentication_error"}
@@ -132,8 +133,8 @@ async def test_nested_lifecycle_and_download() -> None:
         assert "cost" not in first["data"]
         clock.advance(2.0)
         assert (await api.status(job_id))["data"]["status"] == "IN_PROGRESS"
-        missing = await api.http.get(f"{api.base.removesuffix('/api')}/files/{job_id}.mp4")
-        assert missing.status == 404
+        async with api.http.get(f"{api.base.removesuffix('/api')}/files/{job_id}.mp4") as r:
+            assert r.status == 404
         clock.advance(8.0)
         done = (await api.get("/video/status", runId=job_id)).body["data"]
         assert done["status"] == "COMPLETED"
@@ -252,7 +253,7 @@ async def test_submit_rate_limit_slides_over_a_minute() -> None:
 async def test_extend_validation_and_success() -> None:
     emu, clock = make()
     async with running(emu) as api:
-        mj = (await api.post("/generate-video", {"model": "midjourney-video", "prompt": "x"}))
+        mj = await api.post("/generate-video", {"model": "midjourney-video", "prompt": "x"})
         mj_id = mj.body["id"]
         veo_id = (await api.create()).body["id"]
         early = await api.post("/generate-video/extend", {"runId": mj_id, "index": 0})
@@ -270,7 +271,9 @@ async def test_extend_validation_and_success() -> None:
         for body, status in cases:
             reply = await api.post("/generate-video/extend", body)
             assert reply.status == status, body
-        foreign = await api.post("/generate-video/extend", {"runId": mj_id, "index": 0}, key=OTHER_KEY)
+        foreign = await api.post(
+            "/generate-video/extend", {"runId": mj_id, "index": 0}, key=OTHER_KEY
+        )
         assert foreign.status == 403
         reply = await api.post("/generate-video/extend", {"taskId": mj_id, "index": 2})
         assert reply.status == 202
@@ -290,10 +293,12 @@ async def test_extend_validation_and_success() -> None:
 async def test_extend_rate_limit() -> None:
     emu, clock = make(balance=Decimal(100), extend_limit_per_minute=2)
     async with running(emu) as api:
-        mj_id = (await api.post("/generate-video", {"model": "midjourney-video", "prompt": "x"}))
+        mj_id = await api.post("/generate-video", {"model": "midjourney-video", "prompt": "x"})
         clock.advance(10.0)
         for _ in range(2):
-            reply = await api.post("/generate-video/extend", {"runId": mj_id.body["id"], "index": 0})
+            reply = await api.post(
+                "/generate-video/extend", {"runId": mj_id.body["id"], "index": 0}
+            )
             assert reply.status == 202
         limited = await api.post("/generate-video/extend", {"runId": mj_id.body["id"], "index": 0})
     assert limited.status == 429
@@ -404,9 +409,7 @@ async def test_inline_upload_limit_over_the_wire() -> None:
 
 @settings(max_examples=40, deadline=None)
 @given(
-    size=st.one_of(
-        st.integers(0, 4096), st.integers(MAX_INLINE_BYTES - 4, MAX_INLINE_BYTES + 4)
-    ),
+    size=st.one_of(st.integers(0, 4096), st.integers(MAX_INLINE_BYTES - 4, MAX_INLINE_BYTES + 4)),
     family=st.sampled_from(["image", "video", "audio"]),
 )
 def test_data_url_size_check(size: int, family: str) -> None:
