@@ -202,6 +202,10 @@ class AiohttpTransport:
 
     @staticmethod
     def _should_retry_status(request: HttpRequest, response: HttpResponse) -> bool:
+        if response.status == 429 and "retry-after" not in response.headers:
+            # A 429 that does not say when (a plan's concurrency limit) is not retried
+            # here: the engine waits for a slot or backs off instead of hammering.
+            return False
         if request.retry is RetryMode.SAFE:
             return response.status in _SAFE_RETRY_STATUSES
         return response.status in request.refused_statuses

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import anyio
 
-from prism_async.testing import EmulatorServer
+from prism_async.testing import EmulatorApp, EmulatorServer
+from prism_async.testing.lipsync import LipsyncEmulator
 from prism_async.testing.nanogpt import NanoGPTEmulator
+from prism_async.testing.prism import PrismEmulator
 
 __all__ = ["serve"]
 
@@ -13,17 +15,17 @@ __all__ = ["serve"]
 _ENV = {"nanogpt": "NANOGPT", "prism": "PRISM", "lipsync": "SYNC"}
 
 
-def emulators() -> list[NanoGPTEmulator]:
+def emulators() -> list[EmulatorApp]:
     """One emulator of each API, with their default (real-time) durations."""
-    return [NanoGPTEmulator()]
+    return [NanoGPTEmulator(), PrismEmulator(), LipsyncEmulator()]
 
 
 async def serve(*, host: str, port: int) -> None:
-    async with EmulatorServer(list(emulators()), host=host, port=port) as server:
+    async with EmulatorServer(emulators(), host=host, port=port) as server:
         print(f"prism-async emulators listening on {server.root} (Ctrl-C to stop)")
         for name in server.emulators:
             env = _ENV.get(name, name.upper())
             print(f"  {name:<8} base URL {server.base_url(name)}   API key {server.api_key(name)}")
             print(f"           export {env}_BASE_URL={server.base_url(name)}")
-            print(f"           export {env}_API_KEY={server.api_key(name)}")
+            print(f"           export {env}_API_KEY={server.api_key(name)}", flush=True)
         await anyio.sleep_forever()

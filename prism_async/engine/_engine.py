@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import collections
 import math
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from typing import Any, TypeVar
 
 import anyio
@@ -16,6 +16,7 @@ from prism_async._retry_after import parse_retry_after
 from prism_async.clock import Clock, SystemClock
 from prism_async.engine import _effects
 from prism_async.engine._budget import RateBudget
+from prism_async.engine._fanout import BEFORE_SEND, FanOutPlan, fan_out
 from prism_async.engine._scheduler import PollPolicy, Scheduler
 from prism_async.engine._slots import CONCURRENCY_LIMIT, SlotWaiter
 from prism_async.errors import PrismAsyncError, RateLimitedError
@@ -27,6 +28,8 @@ from prism_async.transport import Transport
 __all__ = ["Engine", "EngineConfig"]
 
 T = TypeVar("T")
+ItemT = TypeVar("ItemT")
+OutT = TypeVar("OutT")
 
 
 @attrs.frozen(kw_only=True)
@@ -79,11 +82,13 @@ class Engine:
         await self._tasks.start(self.scheduler.run)
         return self
 
-    async def __aexit__(self, *exc_info: Any) -> bool | None:
+    async def __aexit__(self, *exc_info: Any) -> None:
         assert self._tasks is not None
-        self._tasks.cancel_scope.cancel()
         tasks, self._tasks = self._tasks, None
-        return await tasks.__aexit__(*exc_info)
+        tasks.cancel_scope.cancel()
+        # The caller's exception is not handed to the task group: it would come back
+        # wrapped in an ExceptionGroup. It propagates unchanged once the group is closed.
+        await tasks.__aexit__(None, None, None)
 
     async def run(self, provider: VideoProvider, flow: Flow[T]) -> T:
         """Drive a provider flow to its end, carrying out each effect it yields."""
@@ -185,6 +190,13 @@ class Engine:
             receive.close()
             send.close()
 
+    def fan_out(
+        self, source: Iterable[ItemT] | AsyncIterable[ItemT], plan: FanOutPlan[ItemT, OutT]
+    ) -> AsyncIterator[OutT]:
+        """Run ``plan.work`` on every item of ``source`` under per-provider slots, pulled
+        lazily; outputs as they complete (see :mod:`prism_async.engine._fanout`)."""
+        return fan_out(self._require_running(), source, plan)
+
     def _job_ended(self, provider: VideoProvider, result: GenerationResult) -> None:
         self._slots.freed(provider.name)
 
@@ -212,6 +224,9 @@ class Engine:
         if budget is not None:
             await budget.acquire()
         async with self._limiter(provider.name):
+            before = BEFORE_SEND.get()
+            if before is not None:  # e.g. the batch journal, writing down a create
+                await before(provider, request)
             self.requests[provider.name] += 1
             response = await self.transport.send(request)
         response = attrs.evolve(response, received_at=self.clock.now())

@@ -322,3 +322,9 @@ async def test_the_api_key_never_appears_in_reprs_logs_or_errors(
     texts += [r.getMessage() for r in caplog.records]
     assert texts
     assert not [t for t in texts if secret in t]
+
+
+async def test_an_error_inside_the_client_block_is_not_wrapped_in_a_group(env: Env) -> None:
+    with pytest.raises(RequestValidationError):
+        async with env.client() as client:
+            await client.submit(VideoRequest(model="veo2-video"))
