@@ -52,7 +52,7 @@ async def test_generate_prints_one_json_result_and_exits_0(
     assert code == 0
     assert len(lines) == 1
     record = json.loads(lines[0])
-    assert REQUIRED_KEYS <= set(record)
+    assert set(record) >= REQUIRED_KEYS
     assert record["status"] == "succeeded"
     assert record["outputs"][0]["url"]
     assert record["cost"]["unit"] == "USD"
