@@ -10,7 +10,7 @@ import attrs
 
 from prism_async.media import Media
 
-__all__ = ["VideoRequest"]
+__all__ = ["AudioTrack", "LipsyncRequest", "LipsyncSegment", "Speech", "VideoRequest"]
 
 
 def _frozen_mapping(value: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -50,3 +50,86 @@ class VideoRequest:
     seed: int | None = None
     count: int = 1
     extra: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping)
+
+
+def _tuple(value: Any) -> tuple[Any, ...]:
+    return tuple(value)
+
+
+@attrs.frozen(kw_only=True)
+class Speech:
+    """A text-to-speech script, voiced by a TTS provider instead of a recorded track.
+
+    Args:
+        script: The words to speak.
+        voice_id: A cloned-voice id or the TTS provider's voice id.
+        provider: The TTS provider (``elevenlabs``, the only one documented).
+        stability: Voice stability, 0-1, where the TTS provider takes it.
+        similarity_boost: Closeness to the original voice, 0-1.
+    """
+
+    script: str
+    voice_id: str
+    provider: str = "elevenlabs"
+    stability: float | None = None
+    similarity_boost: float | None = None
+
+
+@attrs.frozen(kw_only=True)
+class AudioTrack:
+    """One audio input: a recorded track (``audio``) or a script to voice (``speech``).
+
+    Args:
+        audio: A recorded track (URL, local file or storage key).
+        speech: A text-to-speech script, instead of ``audio``.
+        ref_id: The name segments use to pick this track (required with segments).
+    """
+
+    audio: Media | None = None
+    speech: Speech | None = None
+    ref_id: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class LipsyncSegment:
+    """A span of the video lip-synced to one track, optionally to a crop of it.
+
+    Args:
+        start: Seconds into the video where the segment starts.
+        end: Seconds into the video where it ends.
+        ref_id: The :class:`AudioTrack` voiced here.
+        audio_start: Seconds into the track where the crop starts (with ``audio_end``).
+        audio_end: Seconds into the track where the crop ends (with ``audio_start``).
+        options_override: Options for this segment only (same keys as the request's).
+    """
+
+    start: float
+    end: float
+    ref_id: str
+    audio_start: float | None = None
+    audio_end: float | None = None
+    options_override: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping)
+
+
+@attrs.frozen(kw_only=True)
+class LipsyncRequest:
+    """Lip-sync a video to audio or speech, for any provider that offers it.
+
+    Args:
+        model: The provider's model id (``lipsync-2``, ``react-1``...).
+        video: The face video.
+        audio: The tracks: one, or several named by ``ref_id`` and placed by ``segments``.
+        segments: Spans of the video, each voiced by one track.
+        options: Generation options (``sync_mode``, ``temperature``...), as the provider
+            names them.
+        webhook_url: Where the provider posts the finished generation.
+        output_file_name: The output's base name, without extension.
+    """
+
+    model: str
+    video: Media | None = None
+    audio: tuple[AudioTrack, ...] = attrs.field(default=(), converter=_tuple)
+    segments: tuple[LipsyncSegment, ...] = attrs.field(default=(), converter=_tuple)
+    options: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping)
+    webhook_url: str | None = None
+    output_file_name: str | None = None

@@ -1,0 +1,156 @@
+"""The create body of the lipsync API: JSON, or the multipart form when a file is local."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from prism_async.errors import RequestValidationError, UnsupportedRequestError
+from prism_async.http import FilePart, Flow, Multipart, stat_file
+from prism_async.media import Media, MediaKind
+from prism_async.requests import AudioTrack, LipsyncRequest, LipsyncSegment, Speech, VideoRequest
+
+__all__ = ["MAX_UPLOAD_BYTES", "Payload", "as_lipsync", "payload_flow", "wire_body"]
+
+NAME = "lipsync"
+# The newest docs give a 5 GiB per-file parser limit ("subject to plan and proxy limits");
+# older docs said 20 MB. The larger is enforced: the API refuses what its plan does not take.
+MAX_UPLOAD_BYTES = 5 * 1024**3
+_FALLBACK_TYPES = {"video": "video/mp4", "audio": "audio/mpeg"}
+
+#: A create body: JSON, or a multipart form with the nested fields as JSON strings.
+Payload = dict[str, Any] | Multipart
+
+
+def as_lipsync(request: object) -> LipsyncRequest:
+    """The request as a LipsyncRequest; anything else is refused.
+
+    Raises:
+        UnsupportedRequestError: A text-to-video request, or a type lipsync does not take.
+    """
+    if isinstance(request, LipsyncRequest):
+        return request
+    if isinstance(request, VideoRequest):
+        raise UnsupportedRequestError(
+            "request",
+            "the lipsync API only lip-syncs a video to audio or speech: send a LipsyncRequest"
+            " (text-to-video is not offered)",
+            provider=NAME,
+        )
+    raise UnsupportedRequestError(
+        "request", f"lipsync does not take a {type(request).__name__}", provider=NAME
+    )
+
+
+def _media_item(kind: str, media: Media) -> dict[str, Any]:
+    if media.kind is MediaKind.KEY:  # a registered asset (newest docs: assetId for url)
+        return {"type": kind, "assetId": media.value}
+    return {"type": kind, "url": media.value}
+
+
+def _speech_item(speech: Speech) -> dict[str, Any]:
+    provider: dict[str, Any] = {
+        "name": speech.provider,
+        "voiceId": speech.voice_id,
+        "script": speech.script,
+    }
+    if speech.stability is not None:
+        provider["stability"] = speech.stability
+    if speech.similarity_boost is not None:
+        provider["similarityBoost"] = speech.similarity_boost
+    return {"type": "text", "provider": provider}
+
+
+def _track_item(track: AudioTrack) -> dict[str, Any] | None:
+    if track.speech is not None:
+        item = _speech_item(track.speech)
+    elif track.audio is not None and track.audio.kind is MediaKind.PATH:
+        if track.ref_id is None:
+            return None  # the file part alone makes the item
+        item = {"type": "audio"}  # the uploaded file fills in its url
+    elif track.audio is not None:
+        item = _media_item("audio", track.audio)
+    else:  # pragma: no cover - refused by validate()
+        raise RequestValidationError("audio", "a track without audio", provider=NAME)
+    if track.ref_id is not None:
+        item["refId"] = track.ref_id
+    return item
+
+
+def _segment(segment: LipsyncSegment) -> dict[str, Any]:
+    audio: dict[str, Any] = {"refId": segment.ref_id}
+    if segment.audio_start is not None and segment.audio_end is not None:
+        audio["startTime"] = segment.audio_start
+        audio["endTime"] = segment.audio_end
+    item: dict[str, Any] = {
+        "startTime": segment.start,
+        "endTime": segment.end,
+        "audioInput": audio,
+    }
+    if segment.options_override:
+        item["optionsOverride"] = dict(segment.options_override)
+    return item
+
+
+def _is_local(media: Media | None) -> bool:
+    return media is not None and media.kind is MediaKind.PATH
+
+
+def wire_body(request: LipsyncRequest) -> dict[str, Any]:
+    """The create fields in their current spelling. A local file's item is left out of
+    ``input`` (its form part supplies it), except an audio item with a ``refId``: that one
+    is kept without a url, first among the audio items, for the file to fill in."""
+    items: list[dict[str, Any]] = []
+    if request.video is not None and not _is_local(request.video):
+        items.append(_media_item("video", request.video))
+    ordered = sorted(request.audio, key=lambda t: not _is_local(t.audio))
+    items.extend(item for item in map(_track_item, ordered) if item is not None)
+    body: dict[str, Any] = {"model": request.model, "input": items}
+    if request.options:
+        body["options"] = dict(request.options)
+    if request.segments:
+        body["segments"] = [_segment(s) for s in request.segments]
+    if request.webhook_url is not None:
+        body["webhookUrl"] = request.webhook_url
+    if request.output_file_name is not None:
+        body["outputFileName"] = request.output_file_name
+    return body
+
+
+def _file_part(kind: str, media: Media) -> FilePart:
+    return FilePart(
+        path=media.path,
+        content_type=media.content_type or _FALLBACK_TYPES[kind],
+        filename=media.name,
+    )
+
+
+def payload_flow(request: LipsyncRequest) -> Flow[Payload]:
+    """The body of a validated request: JSON, or multipart with each local file
+    stat-checked (it must exist, within the upload limit) and streamed by the transport."""
+    body = wire_body(request)
+    files: list[tuple[str, str, FilePart]] = []  # (field named in errors, form name, file)
+    if request.video is not None and _is_local(request.video):
+        files.append(("video", "video", _file_part("video", request.video)))
+    for index, track in enumerate(request.audio):
+        if track.audio is not None and _is_local(track.audio):
+            files.append((f"audio[{index}].audio", "audio", _file_part("audio", track.audio)))
+    if not files:
+        return body
+    fields: list[tuple[str, str | FilePart]] = [
+        (key, value if isinstance(value, str) else _compact(value))
+        for key, value in body.items()
+        if value != []  # every input item is a file: the form carries no input field
+    ]
+    for field, name, part in files:
+        size = yield from stat_file(part.path, field=field)
+        if size > MAX_UPLOAD_BYTES:
+            raise RequestValidationError(
+                field, f"{size} bytes, over the {MAX_UPLOAD_BYTES}-byte upload limit", provider=NAME
+            )
+        fields.append((name, part))
+    return Multipart(fields=tuple(fields))
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)

@@ -1,0 +1,255 @@
+"""The lipsync provider: idempotent creates, long-polled status, list, cost and cancel."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from prism_async.errors import RequestValidationError
+from prism_async.http import Body, Flow, HttpRequest, Multipart, RetryMode, send
+from prism_async.provider import PollHint, Rate
+from prism_async.providers.lipsync import _body, _wire
+from prism_async.providers.lipsync._validate import validate, validate_idempotency_key
+from prism_async.requests import LipsyncRequest
+from prism_async.results import Cost, GenerationResult, JobHandle
+from prism_async.secrets import Secret
+
+__all__ = ["DEFAULT_BASE_URL", "LipsyncProvider"]
+
+DEFAULT_BASE_URL = "https://api.sync.so"
+#: Seconds the server holds a long poll (the documented maximum; the default is 5).
+LONG_POLL_SECONDS = 10
+#: The client-side limit on a long poll: the hold plus room for the answer to arrive.
+LONG_POLL_TIMEOUT = LONG_POLL_SECONDS + 5.0
+#: Plain polling cadence where long poll is not honoured: the quickstart sleeps 10 s
+#: between GETs, and lipsync jobs take tens of seconds to minutes, so polling faster buys
+#: little; 100 jobs at this pace stay well inside the 600/min read limit.
+PLAIN_POLL_SECONDS = 10.0
+#: Plain polls after which a server that ignored ``wait=true`` is asked again.
+_REPROBE_AFTER = 10
+#: Creates replayed (same key) after a 503 IDEMPOTENCY_OUTCOME_UNKNOWN with no generationId,
+#: beyond the transport's own retries.
+OUTCOME_UNKNOWN_REPLAYS = 2
+
+
+class LipsyncProvider:
+    """The Sync.so-style lipsync API v2 (sans-IO).
+
+    Args:
+        api_key: Sent as ``x-api-key``.
+        base_url: ``https://api.sync.so`` by default; paths start with ``/v2/``.
+        max_jobs_in_flight: The plan's concurrency (PENDING plus PROCESSING generations:
+            1 on Hobbyist, 3 Creator, 6 Growth, 15 Scale), for a batch runner to stay under.
+            None when unknown: the engine then waits for a slot when the API says so.
+    """
+
+    name = "lipsync"
+    env_key = "SYNC_API_KEY"
+    # Documented limits conflict by version: creates 60/min (docs-v2, 2025) or 100/min
+    # (2026, prod); reads 600/min. The lower create figure is kept.
+    rates: Mapping[str, Rate] = {
+        "submit": Rate(requests=60, per_seconds=60.0),
+        "status": Rate(requests=600, per_seconds=60.0),
+        "list": Rate(requests=600, per_seconds=60.0),
+        "cost": Rate(requests=600, per_seconds=60.0),
+        "cancel": Rate(requests=600, per_seconds=60.0),
+    }
+    # Every create carries the caller's Idempotency-Key; the API replays a repeated one.
+    idempotent_submits = True
+
+    def __init__(
+        self,
+        *,
+        api_key: str | Secret,
+        base_url: str = DEFAULT_BASE_URL,
+        max_jobs_in_flight: int | None = None,
+    ) -> None:
+        self._key = Secret.of(api_key)
+        if not self._key:
+            raise RequestValidationError("api_key", "required", provider=self.name)
+        if max_jobs_in_flight is not None and max_jobs_in_flight < 1:
+            raise RequestValidationError(
+                "max_jobs_in_flight", "must be 1 or more", provider=self.name
+            )
+        self.base_url = base_url.rstrip("/")
+        self.max_jobs_in_flight = max_jobs_in_flight
+        # Whether the server honours wait=true: None until a long poll has been answered.
+        self._long_poll: bool | None = None
+        self._plain_polls = 0
+
+    def __repr__(self) -> str:
+        return f"LipsyncProvider(base_url={self.base_url!r})"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> LipsyncProvider:
+        """From ``SYNC_API_KEY`` and, optionally, ``SYNC_BASE_URL``."""
+        key = environ.get(cls.env_key)
+        if not key:
+            raise RequestValidationError(cls.env_key, "not set", provider=cls.name)
+        return cls(api_key=key, base_url=environ.get("SYNC_BASE_URL") or DEFAULT_BASE_URL)
+
+    @property
+    def long_poll_honoured(self) -> bool | None:
+        """Whether the server held the last long poll (None: not tried yet)."""
+        return self._long_poll
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        kind: str,
+        *,
+        headers: tuple[tuple[str, str], ...] = (),
+        params: tuple[tuple[str, str], ...] = (),
+        json: object = None,
+        body: Body | None = None,
+        timeout: float | None = None,
+    ) -> HttpRequest:
+        return HttpRequest(
+            method=method,
+            url=f"{self.base_url}{path}",
+            kind=kind,
+            headers=(("x-api-key", self._key), ("Accept", "application/json"), *headers),
+            params=params,
+            json=json,
+            body=body,
+            retry=RetryMode.SAFE,
+            timeout=timeout,
+        )
+
+    def _post(
+        self, path: str, kind: str, payload: _body.Payload, headers: tuple[tuple[str, str], ...]
+    ) -> HttpRequest:
+        if isinstance(payload, Multipart):
+            return self._request("POST", path, kind, headers=headers, body=payload)
+        return self._request("POST", path, kind, headers=headers, json=payload)
+
+    def submit_flow(self, request: object, *, idempotency_key: str) -> Flow[tuple[JobHandle, ...]]:
+        """Create a generation. ``request`` is a LipsyncRequest; validation (the request and
+        the key) runs at the call, before the flow exists.
+
+        Every create carries ``Idempotency-Key`` and may be retried by the transport (the
+        API replays a repeated key, so a lost response is never paid twice). A 503
+        ``IDEMPOTENCY_OUTCOME_UNKNOWN`` naming a ``generationId`` gives that job's handle;
+        without one, the same create is replayed with the same key, a bounded number of
+        times.
+
+        Raises:
+            RequestValidationError: The request or the key is invalid.
+            UnsupportedRequestError: A text-to-video request (lipsync has none).
+            RateLimitedError: 429; ``code`` is ``concurrency_limit_reached`` when the plan's
+                slots are full, else ``retry_after`` says when to come back.
+        """
+        lipsync = _body.as_lipsync(request)
+        validate(lipsync)
+        validate_idempotency_key(idempotency_key)
+        return self._submit(lipsync, idempotency_key)
+
+    def _submit(self, request: LipsyncRequest, key: str) -> Flow[tuple[JobHandle, ...]]:
+        payload = yield from _body.payload_flow(request)
+        create = self._post("/v2/generate", "submit", payload, (("Idempotency-Key", key),))
+        replays = 0
+        while True:
+            response = yield from send(create)
+            if response.ok or _wire.error_code(response) != _wire.OUTCOME_UNKNOWN:
+                break
+            generation_id = _wire.outcome_generation_id(response)
+            if generation_id:  # created after all: poll it, never create it again
+                return (JobHandle(provider=self.name, id=generation_id),)
+            replays += 1
+            if replays > OUTCOME_UNKNOWN_REPLAYS:
+                break
+        if not response.ok:
+            raise _wire.error_from(response)
+        result = _wire.parse_generation(response)
+        return (result.handle,)
+
+    def status_flow(self, handle: JobHandle, *, wait: bool = False) -> Flow[GenerationResult]:
+        """``GET /v2/generate/{id}``; with ``wait``, the long poll (``wait=true&timeout=10``),
+        noting whether the server held it (``X-Sync-Wait-Mode: long_poll``)."""
+        params: tuple[tuple[str, str], ...] = ()
+        timeout = None
+        if wait:
+            params = (("wait", "true"), ("timeout", str(LONG_POLL_SECONDS)))
+            timeout = LONG_POLL_TIMEOUT
+        response = yield from send(
+            self._request(
+                "GET", f"/v2/generate/{handle.id}", "status", params=params, timeout=timeout
+            )
+        )
+        if not response.ok:
+            raise _wire.error_from(response, job_id=handle.id)
+        self._note_long_poll(response.headers.get("x-sync-wait-mode") if wait else None, wait)
+        return _wire.parse_generation(response, job_id=handle.id)
+
+    def _note_long_poll(self, mode: str | None, waited: bool) -> None:
+        if waited:
+            self._long_poll = (mode or "").strip().lower() == "long_poll"
+            self._plain_polls = 0
+        elif self._long_poll is False:
+            self._plain_polls += 1
+            if self._plain_polls >= _REPROBE_AFTER:  # the server may honour it again
+                self._long_poll, self._plain_polls = None, 0
+
+    def poll_hint(self, handle: JobHandle, result: GenerationResult) -> PollHint:
+        """Long poll while the server honours it (or has not been asked yet); else a plain
+        poll every :data:`PLAIN_POLL_SECONDS`."""
+        if self._long_poll is not False:
+            return PollHint(long_poll=True)
+        return PollHint(delay=PLAIN_POLL_SECONDS)
+
+    def list_flow(self, status: str | None = None) -> Flow[tuple[GenerationResult, ...]]:
+        """``GET /v2/generations``, optionally filtered by a raw status (``COMPLETED``...).
+
+        Raises:
+            RequestValidationError: ``status`` is not a documented status value.
+        """
+        params: tuple[tuple[str, str], ...] = ()
+        if status is not None:
+            raw = status.strip().upper()
+            if raw == "CANCELLED":
+                raw = "CANCELED"
+            if raw not in _wire.RAW_STATUSES:
+                raise RequestValidationError(
+                    "status",
+                    f"{status!r} is not one of {', '.join(_wire.RAW_STATUSES)}",
+                    provider=self.name,
+                )
+            params = (("status", raw),)
+        return self._list(params)
+
+    def _list(self, params: tuple[tuple[str, str], ...]) -> Flow[tuple[GenerationResult, ...]]:
+        response = yield from send(self._request("GET", "/v2/generations", "list", params=params))
+        if not response.ok:
+            raise _wire.error_from(response)
+        return _wire.parse_generation_list(response)
+
+    def estimate_cost_flow(self, request: object) -> Flow[Cost]:
+        """``POST /v2/analyze/cost`` with the create body: the estimate in USD (estimated).
+
+        Raises:
+            RequestValidationError: The request is invalid (checked at the call).
+        """
+        lipsync = _body.as_lipsync(request)
+        validate(lipsync)
+        return self._cost(lipsync)
+
+    def _cost(self, request: LipsyncRequest) -> Flow[Cost]:
+        payload = yield from _body.payload_flow(request)
+        response = yield from send(self._post("/v2/analyze/cost", "cost", payload, ()))
+        if not response.ok:
+            raise _wire.error_from(response)
+        return _wire.parse_cost(response)
+
+    def cancel_flow(self, handle: JobHandle) -> Flow[GenerationResult]:
+        """``POST /v2/generate/{id}/cancel`` (legacy; only a PENDING job, at no cost): the
+        generation as the API then reports it.
+
+        Raises:
+            BadRequestError: The job is not cancelable (no longer PENDING).
+        """
+        response = yield from send(
+            self._request("POST", f"/v2/generate/{handle.id}/cancel", "cancel")
+        )
+        if not response.ok:
+            raise _wire.error_from(response, job_id=handle.id)
+        return _wire.parse_generation(response, job_id=handle.id)

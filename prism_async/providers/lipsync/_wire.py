@@ -1,0 +1,219 @@
+"""The lipsync API's responses read through one cattrs converter: the Generation object
+(every documented spelling), cost estimates and the ``{statusCode, message, error}`` body."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import attrs
+
+from prism_async._wire import StatusTable, make_converter, structure, wire
+from prism_async.errors import APIStatusError, ProviderResponseError
+from prism_async.http import HttpResponse
+from prism_async.providers._common import api_error
+from prism_async.results import (
+    Cost,
+    CostUnit,
+    Failure,
+    FailureKind,
+    GenerationResult,
+    JobStatus,
+    Output,
+)
+
+__all__ = [
+    "CONCURRENCY_LIMIT",
+    "OUTCOME_UNKNOWN",
+    "RAW_STATUSES",
+    "STATUSES",
+    "error_code",
+    "error_from",
+    "outcome_generation_id",
+    "parse_cost",
+    "parse_generation",
+    "parse_generation_list",
+    "result_from",
+]
+
+NAME = "lipsync"
+CONCURRENCY_LIMIT = "concurrency_limit_reached"
+OUTCOME_UNKNOWN = "IDEMPOTENCY_OUTCOME_UNKNOWN"
+converter = make_converter()
+
+# Section 4 of the reference; both spellings of canceled (the quickstart writes CANCELLED).
+STATUSES = StatusTable(
+    NAME,
+    {
+        "pending": JobStatus.QUEUED,
+        "processing": JobStatus.RUNNING,
+        "completed": JobStatus.SUCCEEDED,
+        "failed": JobStatus.FAILED,
+        "rejected": JobStatus.FAILED,
+        "canceled": JobStatus.CANCELED,
+        "cancelled": JobStatus.CANCELED,
+        "timed_out": JobStatus.FAILED,
+    },
+)
+#: The raw values the list route filters by (the current spellings).
+RAW_STATUSES = (
+    "PENDING",
+    "PROCESSING",
+    "COMPLETED",
+    "FAILED",
+    "REJECTED",
+    "CANCELED",
+    "TIMED_OUT",
+)
+# System failures (docs-v2 error list): submitting again may pass. Input failures will not.
+_RETRYABLE_CODES = frozenset(
+    {
+        "generation_timeout",
+        "generation_pipeline_failed",
+        "generation_database_error",
+        "generation_internal_auth",
+        "generation_unhandled_error",
+        "internal_error",
+    }
+)
+
+
+@attrs.frozen
+class _Generation:
+    """The Generation object (§2.3): camelCase, with both spellings of renamed fields."""
+
+    id: str
+    status: str
+    created_at: datetime | None = wire("createdAt", default=None)
+    model: str | None = None
+    output_url: str | None = wire("outputUrl", default=None)
+    output_media_url: str | None = wire("outputMediaUrl", default=None)
+    output_duration: float | None = wire("outputDuration", default=None)
+    segment_output_url: str | None = wire("segmentOutputUrl", default=None)
+    error: str | None = None
+    error_code: str | None = wire("error_code", default=None)
+    error_code_camel: str | None = wire("errorCode", default=None)
+    progress_percent: float | None = None
+
+
+@attrs.frozen
+class _CostItem:
+    frames: float = wire("estimatedFrameCount")
+    cost: Decimal = wire("estimatedGenerationCost")
+
+
+def result_from(
+    payload: object, *, job_id: str | None = None, request_id: str | None = None
+) -> GenerationResult:
+    """A GenerationResult from a decoded Generation object (a status, create or webhook).
+
+    Raises:
+        ProviderResponseError: The payload is not a Generation object.
+    """
+    raw = structure(
+        converter, payload, _Generation, provider=NAME, job_id=job_id, request_id=request_id
+    )
+    status = STATUSES.normalize(raw.status)
+    url = raw.output_media_url or raw.output_url
+    succeeded = status is JobStatus.SUCCEEDED
+    return GenerationResult(
+        provider=NAME,
+        id=raw.id,
+        status=status,
+        raw_status=raw.status,
+        outputs=(Output(url=url, content_type="video/mp4", duration=raw.output_duration),)
+        if succeeded and url
+        else (),
+        failure=_failure(raw, status),
+        progress=100.0 if succeeded else raw.progress_percent,
+        created_at=raw.created_at,
+        raw=payload if isinstance(payload, Mapping) else {},
+    )
+
+
+def _failure(raw: _Generation, status: JobStatus) -> Failure | None:
+    code = raw.error_code or raw.error_code_camel
+    kind = raw.status.strip().upper()
+    if status is JobStatus.CANCELED:
+        return Failure(kind=FailureKind.CANCELED, code=code, message=raw.error or "canceled")
+    if status is not JobStatus.FAILED:
+        return None
+    if kind == "REJECTED":  # a moderation or policy outcome: the same input fails again
+        return Failure(kind=FailureKind.MODERATION, code=code, message=raw.error)
+    if kind == "TIMED_OUT":
+        return Failure(
+            kind=FailureKind.TIMEOUT,
+            code=code or "generation_timeout",
+            message=raw.error,
+            retryable=True,
+        )
+    return Failure(
+        kind=FailureKind.ERROR, code=code, message=raw.error, retryable=code in _RETRYABLE_CODES
+    )
+
+
+def parse_generation(response: HttpResponse, *, job_id: str | None = None) -> GenerationResult:
+    """The Generation object of a create, status or cancel response."""
+    return result_from(response.json(), job_id=job_id, request_id=response.request_id)
+
+
+def parse_generation_list(response: HttpResponse) -> tuple[GenerationResult, ...]:
+    """The bare JSON array the list route answers."""
+    payload = response.json()
+    if not isinstance(payload, list):
+        raise ProviderResponseError(
+            "the generation list is not a JSON array", provider=NAME, request_id=response.request_id
+        )
+    return tuple(result_from(item, request_id=response.request_id) for item in payload)
+
+
+def parse_cost(response: HttpResponse) -> Cost:
+    """The estimate, in USD: the sum over the array the API answers."""
+    items = structure(
+        converter,
+        response.json(),
+        list[_CostItem],
+        provider=NAME,
+        request_id=response.request_id,
+    )
+    total = sum((item.cost for item in items), Decimal(0))
+    return Cost(amount=total, unit=CostUnit.USD, estimated=True)
+
+
+def _body(response: HttpResponse) -> Mapping[str, Any]:
+    try:
+        payload = response.json()
+    except ProviderResponseError:
+        return {}
+    return payload if isinstance(payload, Mapping) else {}
+
+
+def error_code(response: HttpResponse) -> str | None:
+    """The machine code of an error body (``errorCode`` or ``error_code``), where given."""
+    body = _body(response)
+    code = body.get("errorCode") or body.get("error_code")
+    if isinstance(code, str) and code:
+        return code
+    if response.status == 429 and "concurrency" in str(body.get("message", "")).lower():
+        return CONCURRENCY_LIMIT  # older bodies carry no code, only the message
+    return None
+
+
+def outcome_generation_id(response: HttpResponse) -> str | None:
+    """The ``generationId`` a 503 IDEMPOTENCY_OUTCOME_UNKNOWN may name, to poll instead."""
+    value = _body(response).get("generationId")
+    return value if isinstance(value, str) and value else None
+
+
+def error_from(response: HttpResponse, *, job_id: str | None = None) -> APIStatusError:
+    """The exception for an error response: ``message`` (a string or a list of them),
+    ``error`` and the code; a 429 carries ``retry_after`` and ``concurrency_limit_reached``
+    when the plan's slots are full."""
+    body = _body(response)
+    message = body.get("message")
+    if isinstance(message, list):
+        message = "; ".join(str(m) for m in message)
+    text = str(message or body.get("error") or response.text[:200] or f"HTTP {response.status}")
+    return api_error(NAME, response, message=text, code=error_code(response), job_id=job_id)
