@@ -15,6 +15,7 @@ from prism_async.cli import main
 from prism_async.testing import EmulatorServer
 from prism_async.testing.lipsync import LipsyncEmulator
 from prism_async.testing.nanogpt import NanoGPTEmulator
+from prism_async.testing.prism import PrismEmulator
 
 pytestmark = pytest.mark.anyio
 
@@ -29,9 +30,10 @@ async def server(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[EmulatorServe
     emulators = [
         NanoGPTEmulator(queue_seconds=0.1, run_seconds=0.2),
         LipsyncEmulator(queue_seconds=0.1, run_seconds=0.2),
+        PrismEmulator(run_seconds=0.2),
     ]
     async with EmulatorServer(emulators) as server:
-        for name, env in (("nanogpt", "NANOGPT"), ("lipsync", "SYNC")):
+        for name, env in (("nanogpt", "NANOGPT"), ("lipsync", "SYNC"), ("prism", "PRISM")):
             monkeypatch.setenv(f"{env}_BASE_URL", server.base_url(name))
             monkeypatch.setenv(f"{env}_API_KEY", server.api_key(name))
         yield server
@@ -158,3 +160,46 @@ def test_emulate_prints_each_base_url_and_key() -> None:
         assert f"/{name}" in text
         assert f"export {env}_API_KEY=" in text
     assert "/nanogpt/api" in text
+
+
+async def test_prism_templates_and_characters_are_listed_and_created(
+    server: EmulatorServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert await run_cli("templates", "--json") == 0
+    templates = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert "featured-ugc-pitch" in {t["id"] for t in templates}
+    face = tmp_path / "face.png"
+    face.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(100))
+    code = await run_cli("characters", "create", "--name", "Ada", "--image", str(face), "--json")
+    created = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert created["name"] == "Ada"
+    assert await run_cli("characters", "list", "--json") == 0
+    listed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert created["id"] in {c["id"] for c in listed}
+
+
+async def test_prism_template_generation_uploads_an_at_path_variable(
+    server: EmulatorServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    image = tmp_path / "product.png"
+    image.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(100))
+    code = await run_cli(
+        "generate", "--provider", "prism", "--template", "featured-ugc-pitch",
+        "--var", "product=Lamp", "--var", f"product_image=@{image}", "--no-wait",
+    )  # fmt: skip
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    assert out.out.startswith("prism:")
+
+
+async def test_prism_template_missing_a_required_variable_is_refused(
+    server: EmulatorServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = await run_cli(
+        "generate", "--provider", "prism", "--template", "featured-ugc-pitch",
+        "--var", "product=Lamp", "--no-wait",
+    )  # fmt: skip
+    assert code == 2
+    assert "product_image" in capsys.readouterr().err
+    assert server.emulators["prism"].creates == 0  # type: ignore[attr-defined]
