@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 
 __all__ = ["parse_retry_after"]
+
+# ASCII digits only: str.isdigit() and float() also take "²", "١٢" or "1_000".
+_SECONDS = re.compile(r"\d+(\.\d+)?", re.ASCII)
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
@@ -18,15 +22,10 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     text = value.strip()
     if not text:
         return None
-    if text.isdigit():
-        return float(int(text))
-    try:
+    if _SECONDS.fullmatch(text):
+        # Fractional seconds are not RFC-conforming, but some servers send them.
         seconds = float(text)
-    except ValueError:
-        pass
-    else:
-        # Not RFC-conforming, but some servers send fractional seconds.
-        return seconds if seconds >= 0 and seconds == seconds and seconds != float("inf") else None
+        return seconds if seconds != float("inf") else None
     try:
         when = parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError):

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import attrs
 import cattrs
+from cattrs.errors import AttributeValidationNote
 from cattrs.gen import make_dict_structure_fn, override
 
 from prism_async.errors import ProviderResponseError
@@ -91,7 +92,7 @@ def structure(
         return converter.structure(data, cls)
     except (cattrs.BaseValidationError, ValueError, TypeError, KeyError, AttributeError) as exc:
         detail = (
-            "; ".join(cattrs.transform_error(exc, path=""))
+            "; ".join(cattrs.transform_error(_wire_names(exc), path=""))
             if isinstance(exc, cattrs.BaseValidationError)
             else str(exc)
         )
@@ -101,6 +102,24 @@ def structure(
             job_id=job_id,
             request_id=request_id,
         ) from exc
+
+
+def _wire_names(exc: cattrs.BaseValidationError) -> cattrs.BaseValidationError:
+    """Rename cattrs' attribute notes to the wire keys, so the error path names the key
+    as the payload spells it (``data.createdAt``, not ``data.created_at``)."""
+    if isinstance(exc, cattrs.ClassValidationError) and attrs.has(exc.cl):
+        renames = {a.name: a.metadata["wire"] for a in attrs.fields(exc.cl) if "wire" in a.metadata}
+        for sub in exc.exceptions:
+            sub.__notes__ = [
+                AttributeValidationNote(note, renames.get(note.name, note.name), note.type)
+                if isinstance(note, AttributeValidationNote)
+                else note
+                for note in getattr(sub, "__notes__", [])
+            ]
+    for sub in exc.exceptions:
+        if isinstance(sub, cattrs.BaseValidationError):
+            _wire_names(sub)
+    return exc
 
 
 @attrs.frozen

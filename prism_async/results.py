@@ -173,7 +173,7 @@ class JobHandle:
     extra: Mapping[str, str] = attrs.field(factory=dict, converter=_str_dict)
 
     def __str__(self) -> str:
-        text = f"{self.provider}:{quote(self.id, safe='')}"
+        text = f"{quote(self.provider, safe='')}:{quote(self.id, safe='')}"
         if self.extra:
             text += "?" + urlencode(sorted(self.extra.items()))
         return text
@@ -192,7 +192,11 @@ class JobHandle:
         job_id, _, query = rest.partition("?")
         if not sep or not provider or not job_id:
             raise ValueError(f"not a job handle: {text!r} (expected 'provider:id')")
-        return cls(provider=provider, id=unquote(job_id), extra=dict(parse_qsl(query)))
+        return cls(
+            provider=unquote(provider),
+            id=unquote(job_id),
+            extra=dict(parse_qsl(query, keep_blank_values=True)),
+        )
 
 
 @attrs.frozen(kw_only=True)
