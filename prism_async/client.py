@@ -14,7 +14,7 @@ import anyio
 from prism_async import registry
 from prism_async.clock import Clock
 from prism_async.engine import Engine, EngineConfig
-from prism_async.errors import GenerationFailed, RequestValidationError
+from prism_async.errors import GenerationFailed, PermissionDeniedError, RequestValidationError
 from prism_async.http import Flow
 from prism_async.provider import VideoProvider
 from prism_async.results import GenerationResult, JobHandle, JobOutcome, JobStatus
@@ -168,16 +168,39 @@ class Client:
         return await self.engine.run(self.provider(provider), flow)
 
     async def download(self, result: GenerationResult, directory: Path | str) -> tuple[Path, ...]:
-        """Download a succeeded result's outputs into ``directory``; the paths written."""
+        """Download a succeeded result's outputs into ``directory``; the paths written.
+
+        A presigned URL that has expired (its ``expires_at`` is past, or the download
+        answers 403) is replaced by fetching the job's status again, once.
+        """
         target = Path(directory)
         await anyio.to_thread.run_sync(lambda: target.mkdir(parents=True, exist_ok=True))
         paths = []
         for index, output in enumerate(result.outputs):
             suffix = f"-{index}" if len(result.outputs) > 1 else ""
             path = target / f"{result.provider}-{result.id}{suffix}.mp4"
-            await self.transport.download(output.url, path)
+            expired = output.expires_at is not None and output.expires_at <= self.engine.clock.now()
+            url = await self._fresh_url(result, index) if expired else output.url
+            try:
+                await self.transport.download(url, path)
+            except PermissionDeniedError:
+                if expired:
+                    raise
+                await self.transport.download(await self._fresh_url(result, index), path)
             paths.append(path)
         return tuple(paths)
+
+    async def _fresh_url(self, result: GenerationResult, index: int) -> str:
+        """Output ``index``'s URL from a fresh status fetch (presigned URLs are re-signed)."""
+        fresh = await self.get(result.handle)
+        if index >= len(fresh.outputs):
+            raise PermissionDeniedError(
+                f"output {index}'s URL expired and the job no longer lists it",
+                status_code=403,
+                provider=result.provider,
+                job_id=result.id,
+            )
+        return fresh.outputs[index].url
 
     @staticmethod
     def _handle(job: Job) -> JobHandle:
