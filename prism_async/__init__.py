@@ -32,7 +32,7 @@ from prism_async.errors import (
 )
 from prism_async.media import Media, MediaKind
 from prism_async.provider import PollHint, Rate, VideoProvider
-from prism_async.requests import VideoRequest
+from prism_async.requests import AudioTrack, LipsyncRequest, LipsyncSegment, Speech, VideoRequest
 from prism_async.results import (
     Cost,
     CostUnit,
@@ -52,6 +52,7 @@ __version__ = "0.1.0.dev0"
 __all__ = [
     "APIStatusError",
     "AiohttpTransport",
+    "AudioTrack",
     "AuthenticationError",
     "BadRequestError",
     "Client",
@@ -69,6 +70,8 @@ __all__ = [
     "JobHandle",
     "JobOutcome",
     "JobStatus",
+    "LipsyncRequest",
+    "LipsyncSegment",
     "Media",
     "MediaKind",
     "NotFoundError",
@@ -85,6 +88,7 @@ __all__ = [
     "Secret",
     "ServerError",
     "ServiceUnavailableError",
+    "Speech",
     "SystemClock",
     "Transport",
     "TransportConfig",
