@@ -25,11 +25,24 @@ async def run_command(args: argparse.Namespace, environ: Mapping[str, str]) -> i
 
         await serve(host=args.host, port=args.port)
         return 0
+    if args.command == "batch":
+        from prism_async.cli._batch import run_batch_command
+
+        return await run_batch_command(args, environ)
     if args.command == "demo":
         from prism_async.cli._demo import run_demo
 
         return await run_demo(out=args.out)
-    command = {"generate": _generate, "status": _status, "wait": _wait, "models": _models}
+    from prism_async.cli._prism import characters_command, templates_command
+
+    command = {
+        "generate": _generate,
+        "status": _status,
+        "wait": _wait,
+        "models": _models,
+        "templates": templates_command,
+        "characters": characters_command,
+    }
     return await command[args.command](args, environ)
 
 
@@ -70,7 +83,17 @@ def _video_request(args: argparse.Namespace) -> VideoRequest:
 
 
 async def _generate(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
-    request = _video_request(args)
+    request: object
+    if args.provider == "lipsync":
+        from prism_async.cli._lipsync import lipsync_request
+
+        request = lipsync_request(args)
+    elif args.template:
+        from prism_async.cli._prism import template_request
+
+        request = template_request(args)
+    else:
+        request = _video_request(args)
     async with _client(args.provider, environ) as client:
         handles = await client.submit(request, provider=args.provider)
         if args.no_wait:

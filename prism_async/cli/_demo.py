@@ -1,107 +1,215 @@
-"""``prism-async demo``: a small mixed run against in-process emulators, no key, no network.
+"""``prism-async demo``: a mixed batch against in-process emulators, no key, no network.
 
-It starts the emulators on a free loopback port, submits a handful of generations
-(text-to-video, image-to-video from a bundled local image, one that fails and one refused
-by content policy), prints each as it ends, downloads the outputs into a folder, and ends
-with a summary per provider: jobs, succeeded, failed, HTTP requests made, cost.
+It starts the emulators of every provider on a free loopback port and runs about thirty
+generations through the batch runner: text-to-video and image-to-video (from the bundled
+sample image) on NanoGPT and Prism, Prism templates, and lipsync jobs with segments (a
+recorded track and a text-to-speech script), plus two that are scripted to fail. It shows
+the progress, downloads every output into a folder, and ends with a summary per provider:
+jobs, succeeded, failed, HTTP requests made, cost. The summary and every outcome are also
+left in the folder (``summary.txt``, ``results.jsonl``).
 """
 
 from __future__ import annotations
 
-import collections
+import io
+import json
+import struct
 import sys
+import tempfile
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
-from prism_async.client import Client
-from prism_async.media import Media
-from prism_async.providers.nanogpt import NanoGPTProvider
-from prism_async.requests import VideoRequest
-from prism_async.results import GenerationResult, JobHandle, JobStatus
-from prism_async.testing import EmulatorServer
-from prism_async.testing.nanogpt import NanoGPTEmulator
+import anyio.to_thread
 
-__all__ = ["run_demo"]
+from prism_async.batch import BatchItem, BatchOutcome, run_batch
+from prism_async.cli._progress import BatchProgress
+from prism_async.client import Client
+from prism_async.engine import EngineConfig, PollPolicy
+from prism_async.media import Media
+from prism_async.providers.lipsync import LipsyncProvider
+from prism_async.providers.nanogpt import NanoGPTProvider
+from prism_async.providers.prism import PrismProvider, TemplateRequest
+from prism_async.requests import AudioTrack, LipsyncRequest, LipsyncSegment, Speech, VideoRequest
+from prism_async.testing import FAKE_MP4, EmulatorServer
+from prism_async.testing.lipsync import LipsyncEmulator
+from prism_async.testing.nanogpt import NanoGPTEmulator
+from prism_async.testing.prism import PrismEmulator
+
+__all__ = ["demo_items", "run_demo"]
 
 SAMPLE_IMAGE = Path(__file__).parent / "assets" / "sample.png"
+#: The emulated lipsync plan's slots: the batch keeps to them, so no 429 is ever seen.
+LIPSYNC_SLOTS = 2
+#: Items scripted to fail (a failed generation and a content-policy refusal).
+EXPECTED_FAILURES = frozenset({"nano-storm", "nano-refused"})
+# Emulated jobs take a second or two, so polling is quick (the APIs advise 10 s or more).
+_POLL = PollPolicy(first_delay=0.5, min_interval=0.25, max_interval=0.5, jitter=0.1)
+
+_SCENES = (
+    "A paper boat sailing down a rainy street",
+    "A lighthouse sweeping its beam through fog",
+    "A hummingbird hovering over a red flower",
+    "Neon signs reflected in puddles at night",
+    "A steaming cup of coffee on a windowsill",
+    "Autumn leaves swirling in the wind",
+    "A slow dolly shot through a library",
+    "Waves rolling onto a black sand beach",
+)
 
 
-def _requests() -> list[VideoRequest]:
-    t2v = [
-        VideoRequest(model="veo2-video", prompt=f"A paper boat on a rainy street, take {n}")
-        for n in range(1, 5)
-    ]
-    i2v = VideoRequest(
-        model="kling-v21-standard",
-        prompt="The gradient slowly comes alive",
-        image=Media.from_path(SAMPLE_IMAGE),
-    )
-    failing = VideoRequest(model="veo2-video", prompt="A storm that never resolves [fail]")
+def demo_items(inputs: Path) -> Iterator[BatchItem]:
+    """The demo's generations; ``inputs`` holds the face video and voice track it makes."""
+    sample = Media.from_path(SAMPLE_IMAGE)
+    speech = "Thanks for watching, part {}!"
+    zoom = "Slow zoom into the colours"
+    for n, scene in enumerate(_SCENES, start=1):
+        yield BatchItem(
+            key=f"nano-t2v-{n}",
+            provider="nanogpt",
+            request=VideoRequest(model="veo2-video", prompt=scene, duration=5),
+        )
+    for n in range(1, 4):
+        yield BatchItem(
+            key=f"nano-i2v-{n}",
+            provider="nanogpt",
+            request=VideoRequest(
+                model="kling-v21-standard",
+                prompt=f"The gradient comes alive, take {n}",
+                image=sample,
+            ),
+        )
+    storm = VideoRequest(model="veo2-video", prompt="A storm that never resolves [fail]")
     refused = VideoRequest(model="veo2-video", prompt="Something the policy refuses [moderation]")
-    return [*t2v, i2v, failing, refused]
+    yield BatchItem(key="nano-storm", provider="nanogpt", request=storm)
+    yield BatchItem(key="nano-refused", provider="nanogpt", request=refused)
+    for n, scene in enumerate(_SCENES[:4], start=1):
+        yield BatchItem(
+            key=f"prism-t2v-{n}",
+            provider="prism",
+            request=VideoRequest(model="veo-3.1", prompt=scene, duration=8, aspect_ratio="9:16"),
+        )
+    for n in range(1, 3):
+        yield BatchItem(
+            key=f"prism-i2v-{n}",
+            provider="prism",
+            request=VideoRequest(model="veo-3.1", prompt=zoom, image=sample),
+        )
+    for n, product in enumerate(("Lumen desk lamp", "Drift headphones", "Tide water bottle"), 1):
+        yield BatchItem(
+            key=f"prism-template-{n}",
+            provider="prism",
+            request=TemplateRequest(
+                template_id="featured-ugc-pitch",
+                variables={"product": product, "product_image": sample},
+            ),
+        )
+    yield BatchItem(
+        key="prism-count-2",
+        provider="prism",
+        request=VideoRequest(model="veo-3.1", prompt="Two takes of a sunrise", count=2),
+    )
+    yield BatchItem(
+        key="prism-template-spin",
+        provider="prism",
+        request=TemplateRequest(template_id="featured-product-spin", variables={"product": "Orb"}),
+    )
+    face = Media.from_path(inputs / "face.mp4")
+    voice = Media.from_path(inputs / "voice.wav")
+    yield BatchItem(
+        key="lipsync-single",
+        provider="lipsync",
+        request=LipsyncRequest(model="lipsync-2", video=face, audio=[AudioTrack(audio=voice)]),
+    )
+    for n in range(1, 6):
+        tracks = (
+            AudioTrack(audio=voice, ref_id="recorded"),
+            AudioTrack(
+                speech=Speech(script=speech.format(n), voice_id="emu-voice"),
+                ref_id="spoken",
+            ),
+        )
+        segments = (
+            LipsyncSegment(start=0.0, end=2.0, ref_id="recorded", audio_start=0.0, audio_end=2.0),
+            LipsyncSegment(start=2.0, end=4.0, ref_id="spoken"),
+        )
+        yield BatchItem(
+            key=f"lipsync-segments-{n}",
+            provider="lipsync",
+            request=LipsyncRequest(
+                model="lipsync-2",
+                video=face,
+                audio=tracks,
+                segments=segments,
+                output_file_name=f"demo_take_{n}",
+            ),
+        )
+
+
+def _wav(seconds: float = 4.0, rate: int = 8000) -> bytes:
+    """A silent mono 8-bit WAV file."""
+    frames = int(seconds * rate)
+    header = b"RIFF" + struct.pack("<I", 36 + frames) + b"WAVEfmt "
+    header += struct.pack("<IHHIIHH", 16, 1, 1, rate, rate, 1, 8) + b"data"
+    return header + struct.pack("<I", frames) + bytes([128]) * frames
+
+
+def _write_inputs(folder: Path) -> None:
+    (folder / "face.mp4").write_bytes(FAKE_MP4)
+    (folder / "voice.wav").write_bytes(_wav())
 
 
 async def run_demo(*, out: str) -> int:
-    """Run the demo; 0 when it ran through (the scripted failures are expected)."""
-    emulator = NanoGPTEmulator(queue_seconds=0.3, run_seconds=1.5)
+    """Run the demo; 0 when every generation ended as scripted."""
     target = Path(out)
-    results: list[GenerationResult] = []
-    async with EmulatorServer([emulator]) as server:
-        provider = NanoGPTProvider(
-            api_key=server.api_key("nanogpt"), base_url=server.base_url("nanogpt")
-        )
-        async with Client(provider) as client:
-            print(f"emulators on {server.root}; submitting {len(_requests())} generations")
-            handles: list[JobHandle] = []
-            for request in _requests():
-                handles.extend(await client.submit(request))
-            async for outcome in client.as_completed(handles, timeout=120):
-                if outcome.result is None:
-                    print(f"  error     {outcome.handle}: {outcome.error}")
-                    continue
-                result = outcome.result
-                results.append(result)
-                line = f"  {result.status.value:<9} {result.handle}"
-                if result.status is JobStatus.SUCCEEDED:
-                    paths = await client.download(result, target)
-                    line += f"  -> {paths[0]}"
-                elif result.failure is not None:
-                    line += f"  ({result.failure.kind.value}: {result.failure.message})"
-                print(line)
-            requests = dict(client.engine.requests)
-    _summary(results, requests, target)
-    expected_failures = 2
-    failed = sum(1 for r in results if r.status is not JobStatus.SUCCEEDED)
-    return 0 if len(results) == len(_requests()) and failed == expected_failures else 1
+    emulators = (
+        NanoGPTEmulator(queue_seconds=0.3, run_seconds=1.5, balance=Decimal(100)),
+        PrismEmulator(queue_seconds=0.2, run_seconds=1.5),
+        LipsyncEmulator(concurrency_limit=LIPSYNC_SLOTS, queue_seconds=0.3, run_seconds=1.2),
+    )
+    nano, prism, lipsync = emulators
+    progress = BatchProgress(total=None, live=sys.stdout.isatty())
+    unexpected: list[BatchOutcome] = []
+    lines = io.StringIO()
+    with tempfile.TemporaryDirectory(prefix="prism-demo-") as scratch:
+        await anyio.to_thread.run_sync(_write_inputs, Path(scratch))
+        items = list(demo_items(Path(scratch)))
+        progress.total = len(items)
+        async with EmulatorServer(list(emulators)) as server:
+            providers = (
+                NanoGPTProvider(api_key=nano.api_key, base_url=server.base_url("nanogpt")),
+                PrismProvider(api_key=prism.api_key, base_url=server.base_url("prism")),
+                LipsyncProvider(
+                    api_key=lipsync.api_key,
+                    base_url=server.base_url("lipsync"),
+                    max_jobs_in_flight=LIPSYNC_SLOTS,
+                ),
+            )
+            print(f"emulators on {server.root}; running {len(items)} generations")
+            async with Client(*providers, config=EngineConfig(poll=_POLL)) as client:
+                with progress.display():
+                    batch = run_batch(
+                        client, items, download_dir=target, on_event=progress.on_event
+                    )
+                    async for outcome in batch:
+                        lines.write(json.dumps(outcome.to_dict()) + "\n")
+                        if outcome.ok == (outcome.key in EXPECTED_FAILURES):
+                            unexpected.append(outcome)
+                requests = dict(client.engine.requests)
+    progress.summary(requests, title="prism-async demo")
+    summary = io.StringIO()
+    progress.summary(requests, title="prism-async demo", out=summary, rich=False)
+    folder = await anyio.to_thread.run_sync(
+        _leave_behind, target, summary.getvalue(), lines.getvalue()
+    )
+    print(f"outputs, summary.txt and results.jsonl in {folder}")
+    for outcome in unexpected:
+        print(f"error: {outcome.key} did not end as scripted: {outcome.error}", file=sys.stderr)
+    return 1 if unexpected else 0
 
 
-def _summary(results: list[GenerationResult], requests: dict[str, int], target: Path) -> None:
-    by_provider: dict[str, list[GenerationResult]] = collections.defaultdict(list)
-    for result in results:
-        by_provider[result.provider].append(result)
-    rows = []
-    for name, items in sorted(by_provider.items()):
-        succeeded = sum(1 for r in items if r.status is JobStatus.SUCCEEDED)
-        costs: dict[str, Decimal] = collections.defaultdict(Decimal)
-        for r in items:
-            if r.cost is not None:
-                costs[r.cost.unit.value] += r.cost.amount
-        cost = ", ".join(f"{amount} {unit}" for unit, amount in costs.items()) or "-"
-        failed = len(items) - succeeded
-        rows.append((name, len(items), succeeded, failed, requests.get(name, 0), cost))
-    headers = ("provider", "jobs", "succeeded", "failed", "HTTP requests", "cost")
-    try:
-        from rich.console import Console
-        from rich.table import Table
-    except ImportError:  # the cli extra is not installed: plain text
-        print("\n" + "  ".join(headers))
-        for row in rows:
-            print("  ".join(str(v) for v in row))
-    else:
-        table = Table(title="prism-async demo summary")
-        for header in headers:
-            table.add_column(header)
-        for row in rows:
-            table.add_row(*(str(v) for v in row))
-        Console(file=sys.stdout).print(table)
-    print(f"outputs in {target.resolve()}")
+def _leave_behind(target: Path, summary: str, results: str) -> Path:
+    target.mkdir(parents=True, exist_ok=True)
+    (target / "summary.txt").write_text(summary, encoding="utf-8")
+    (target / "results.jsonl").write_text(results, encoding="utf-8")
+    return target.absolute()

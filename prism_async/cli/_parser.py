@@ -59,8 +59,38 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         type=parse_assignment,
         metavar="KEY=VALUE",
-        help="a raw wire field, passed through untouched (value read as JSON if it is JSON)",
+        help="a raw wire field, passed through untouched (value read as JSON if it is JSON;"
+        " for lipsync, an option such as sync_mode=loop)",
     )
+    tpl = gen.add_argument_group("prism templates")
+    tpl.add_argument("--template", metavar="ID", help="generate from a Prism template")
+    tpl.add_argument(
+        "--var",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a template variable; VALUE @path uploads a local file",
+    )
+    tpl.add_argument(
+        "--character", action="append", default=[], metavar="KEY=ID", help="a character variable"
+    )
+    lip = gen.add_argument_group("lipsync")
+    lip.add_argument("--video", help="the face video: a local path or an http(s) URL")
+    lip.add_argument(
+        "--audio", action="append", default=[], metavar="[REF=]PATH_OR_URL", help="a track"
+    )
+    lip.add_argument(
+        "--script", action="append", default=[], metavar="[REF=]TEXT", help="speech to voice"
+    )
+    lip.add_argument("--voice", help="the text-to-speech voice id for --script")
+    lip.add_argument(
+        "--segment",
+        action="append",
+        default=[],
+        metavar="START:END:REF[:A0:A1]",
+        help="a span of the video voiced by track REF (optionally a crop A0-A1 of it)",
+    )
+    lip.add_argument("--output-name", help="the output file's base name")
     gen.add_argument("--no-wait", action="store_true", help="print the job handles and exit")
     gen.add_argument("--timeout", type=_positive, help="give up waiting after S seconds")
     gen.add_argument("--download", metavar="DIR", help="download the outputs into DIR")
@@ -78,6 +108,21 @@ def build_parser() -> argparse.ArgumentParser:
     wait.add_argument("--download", metavar="DIR", help="download the outputs into DIR")
     _add_output(wait)
 
+    templates = verbs.add_parser("templates", help="list Prism templates")
+    templates.add_argument("--search", help="search title and description (2+ characters)")
+    templates.add_argument("--limit", type=int, default=50)
+    _add_output(templates)
+
+    characters = verbs.add_parser("characters", help="list or create Prism characters")
+    characters.add_argument("action", choices=("list", "create"))
+    characters.add_argument("--search", help="with list: search by name (2+ characters)")
+    characters.add_argument("--name", help="with create: 1-60 characters")
+    characters.add_argument("--description", help="with create: at most 300 characters")
+    characters.add_argument(
+        "--image", action="append", default=[], help="with create: 1-10 paths or URLs"
+    )
+    _add_output(characters)
+
     models = verbs.add_parser("models", help="list a provider's video models")
     models.add_argument("--provider", default="nanogpt", help=PROVIDERS_HELP)
     _add_output(models)
@@ -85,6 +130,16 @@ def build_parser() -> argparse.ArgumentParser:
     emulate = verbs.add_parser("emulate", help="serve the built-in API emulators on loopback")
     emulate.add_argument("--port", type=int, default=8000)
     emulate.add_argument("--host", default="127.0.0.1")
+
+    batch = verbs.add_parser("batch", help="run a JSONL file of requests, concurrently")
+    batch.add_argument("file", metavar="FILE.jsonl", help="one request per line (see README)")
+    batch.add_argument(
+        "--concurrency", type=int, metavar="N", help="jobs in flight per provider (plan limit)"
+    )
+    batch.add_argument("--journal", metavar="PATH", help="SQLite journal: resume after a crash")
+    batch.add_argument("--out", metavar="RESULTS.jsonl", help="write every outcome as JSON lines")
+    batch.add_argument("--download", metavar="DIR", help="download the outputs into DIR")
+    batch.add_argument("--fail-fast", action="store_true", help="stop submitting at a failure")
 
     demo = verbs.add_parser("demo", help="run a demo batch against in-process emulators")
     demo.add_argument("--out", default="prism-demo-output", help="folder for the outputs")

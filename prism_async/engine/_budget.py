@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import collections
 
 import anyio
@@ -25,19 +26,39 @@ class RateBudget:
         self.rate = rate
         self._clock = clock
         self._sent: collections.deque[float] = collections.deque()
+        self._in_flight = 0
+        self._settled = anyio.Event()
         self._lock = anyio.Lock()
 
-    async def acquire(self) -> None:
+    async def acquire(self) -> float:
+        """Wait for room; then the request counts as in flight until :meth:`settle`.
+
+        Returns the time it was let through.
+        """
         async with self._lock:
             while True:
                 now = self._clock.monotonic()
-                window_start = now - self.rate.per_seconds
-                while self._sent and self._sent[0] <= window_start:
+                # Test and sleep on the same sum: with ``now - per`` on one side, rounding
+                # could leave a wait too small to move a virtual clock (a busy loop).
+                while self._sent and self._sent[0] + self.rate.per_seconds <= now:
                     self._sent.popleft()
-                if len(self._sent) < self.rate.requests:
-                    self._sent.append(now)
-                    return
-                await self._clock.sleep(self._sent[0] - window_start)
+                if len(self._sent) + self._in_flight < self.rate.requests:
+                    self._in_flight += 1
+                    return now
+                if self._sent:
+                    await self._clock.sleep(self._sent[0] + self.rate.per_seconds - now)
+                else:  # every request of the window is still in flight
+                    self._settled = anyio.Event()
+                    await self._settled.wait()
+
+    def settle(self, stamp: float) -> None:
+        """The request let through at ``stamp`` was answered (or never sent): it enters
+        the window now, the latest the server can have counted it, so our window never
+        closes before the server's does, whatever the latency."""
+        self._in_flight -= 1
+        now = max(stamp, self._clock.monotonic())
+        self._sent.insert(bisect.bisect_right(self._sent, now), now)
+        self._settled.set()
 
     def defer(self, seconds: float) -> None:
         """The server said to wait (a 429's Retry-After): fill the window until then."""

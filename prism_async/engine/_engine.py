@@ -221,14 +221,17 @@ class Engine:
 
     async def _send(self, provider: VideoProvider, request: HttpRequest) -> object:
         budget = self._budget(provider, request.kind)
-        if budget is not None:
-            await budget.acquire()
-        async with self._limiter(provider.name):
-            before = BEFORE_SEND.get()
-            if before is not None:  # e.g. the batch journal, writing down a create
-                await before(provider, request)
-            self.requests[provider.name] += 1
-            response = await self.transport.send(request)
+        stamp = await budget.acquire() if budget is not None else 0.0
+        try:
+            async with self._limiter(provider.name):
+                before = BEFORE_SEND.get()
+                if before is not None:  # e.g. the batch journal, writing down a create
+                    await before(provider, request)
+                self.requests[provider.name] += 1
+                response = await self.transport.send(request)
+        finally:
+            if budget is not None:
+                budget.settle(stamp)
         response = attrs.evolve(response, received_at=self.clock.now())
         if response.status == 429 and budget is not None:
             # The server's own count disagrees with ours: hold this kind back as it asks.

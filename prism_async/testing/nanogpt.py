@@ -46,7 +46,7 @@ class _SlidingWindow:
     def take(self, key: str, now: float, limit: int) -> float | None:
         """Record a hit and return None, or return the seconds until a slot frees."""
         hits = self._hits.setdefault(key, collections.deque())
-        while hits and hits[0] <= now - _WINDOW:
+        while hits and hits[0] + _WINDOW <= now:  # the sum a client budget tests, too
             hits.popleft()
         if len(hits) >= limit:
             return hits[0] + _WINDOW - now

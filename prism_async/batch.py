@@ -1,0 +1,170 @@
+"""Fan-out batches: many paid generations across providers, concurrently, losing none.
+
+::
+
+    async with Client(nanogpt, lipsync) as client, SQLiteJournal("batch.db") as journal:
+        items = (BatchItem(key=row.id, provider="nanogpt", request=...) for row in rows)
+        async for outcome in run_batch(client, items, journal=journal, download_dir="out"):
+            print(outcome.key, outcome.result or outcome.error)
+
+The engine schedules (see :mod:`prism_async.engine._fanout`): items are pulled lazily,
+each provider has a bounded number of jobs in flight (its plan's concurrency), and the
+engine's per-provider budgets keep the request rate under the documented limits. This
+module decides what one item does: look in the journal, submit (noted before and after),
+wait, note the result, download.
+
+With a journal, running the same batch again resumes it: finished items are reported
+from the journal and not redone; submitted jobs are waited on again, never resubmitted; an
+item whose create outcome is unknown is replayed with the same idempotency key where the
+provider honours one, and otherwise reported as uncertain (``BatchOutcome.uncertain``)
+and left for the user, never paid for twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping
+from os import PathLike
+
+from prism_async._batch_types import (
+    BatchEvent,
+    BatchItem,
+    BatchOutcome,
+    ItemDropped,
+    ItemFinished,
+    ItemQueued,
+    ItemSubmitted,
+    OutputDownloaded,
+)
+from prism_async._batch_work import Item, ItemRunner
+from prism_async.client import Client
+from prism_async.downloads import Downloader
+from prism_async.engine import FanOutPlan
+from prism_async.journal import Journal
+from prism_async.provider import VideoProvider
+
+__all__ = [
+    "DEFAULT_JOBS_IN_FLIGHT",
+    "BatchEvent",
+    "BatchItem",
+    "BatchOutcome",
+    "ItemDropped",
+    "ItemFinished",
+    "ItemQueued",
+    "ItemSubmitted",
+    "OutputDownloaded",
+    "run_batch",
+]
+
+#: Jobs in flight per provider when neither the caller nor the provider's plan says.
+DEFAULT_JOBS_IN_FLIGHT = 32
+
+
+def run_batch(
+    client: Client,
+    items: Iterable[BatchItem | object] | AsyncIterable[BatchItem | object],
+    *,
+    concurrency: int | Mapping[str, int] | None = None,
+    journal: Journal | None = None,
+    download_dir: str | PathLike[str] | None = None,
+    fail_fast: bool = False,
+    on_event: Callable[[BatchEvent], None] | None = None,
+    timeout: float | None = None,
+    lookahead: int = 100,
+    download_concurrency: int = 4,
+) -> AsyncIterator[BatchOutcome]:
+    """Run many requests; yield each job's outcome as it ends. Use inside ``async with
+    client``. One failure never stops the others unless ``fail_fast``.
+
+    Args:
+        client: A running client with every provider the items name.
+        items: :class:`BatchItem` values (or bare requests, for a one-provider client),
+            from any iterable or async iterable; read lazily, so a batch of 100,000 keeps
+            only ``sum(jobs in flight) + lookahead`` items in memory.
+        concurrency: Jobs in flight per provider: one number for each, or by provider
+            name. Never more than a provider's ``max_jobs_in_flight`` (its plan's limit,
+            where it declares one); by default that limit, else
+            :data:`DEFAULT_JOBS_IN_FLIGHT`.
+        journal: Notes every create before and after it, each result and each download,
+            so the same batch run again resumes (see the module docs).
+        download_dir: Download every succeeded job's outputs here as it finishes.
+        fail_fast: Stop submitting after the first outcome that is not ok; jobs already
+            started are still waited on and reported, queued items are dropped.
+        on_event: Called with each :data:`BatchEvent` (progress); it must not block.
+        timeout: Seconds to wait for one job (the client's default when None). A job
+            still running then is reported with a PollTimeout and waited on again by a
+            resumed run.
+        lookahead: Items read ahead of the free slots.
+        download_concurrency: Downloads in flight at once.
+
+    Raises:
+        Exception: An error of the journal, the input or a download folder ends the batch.
+    """
+    runner = ItemRunner(
+        client,
+        journal=journal,
+        downloader=Downloader(client, download_dir, concurrency=download_concurrency)
+        if download_dir is not None
+        else None,
+        on_event=on_event,
+        timeout=timeout,
+    )
+    limits = {name: _jobs_in_flight(p, concurrency) for name, p in client.providers.items()}
+    plan: FanOutPlan[Item, BatchOutcome] = FanOutPlan(
+        work=runner.work,
+        group=lambda item: item.provider,
+        limits=limits,
+        default_limit=1,
+        lookahead=max(1, lookahead),
+        fail_fast=(lambda outcome: not outcome.ok) if fail_fast else None,
+    )
+    default = next(iter(client.providers)) if len(client.providers) == 1 else ""
+    return client.engine.fan_out(_numbered(items, default), plan)
+
+
+def _jobs_in_flight(provider: VideoProvider, concurrency: int | Mapping[str, int] | None) -> int:
+    plan = getattr(provider, "max_jobs_in_flight", None)
+    wanted = concurrency.get(provider.name) if isinstance(concurrency, Mapping) else concurrency
+    if wanted is None:
+        wanted = plan or DEFAULT_JOBS_IN_FLIGHT
+    elif plan:
+        wanted = min(wanted, plan)
+    return max(1, wanted)
+
+
+def _item(index: int, raw: object, default: str) -> Item:
+    if isinstance(raw, BatchItem):
+        key = raw.key if raw.key is not None else f"#{index}"
+        return Item(key, raw.provider or default, raw.request)
+    return Item(f"#{index}", default, raw)
+
+
+def _numbered(
+    items: Iterable[object] | AsyncIterable[object], default: str
+) -> Iterator[Item] | AsyncIterator[Item]:
+    if isinstance(items, AsyncIterable):
+        return _numbered_async(items, default)
+    return _numbered_sync(items, default)
+
+
+def _numbered_sync(items: Iterable[object], default: str) -> Iterator[Item]:
+    source = iter(items)
+    try:
+        for index, raw in enumerate(source):
+            yield _item(index, raw, default)
+    finally:
+        close = getattr(source, "close", None)
+        if close is not None:
+            close()
+
+
+async def _numbered_async(items: AsyncIterable[object], default: str) -> AsyncIterator[Item]:
+    source = aiter(items)
+    try:
+        index = 0
+        async for raw in source:
+            yield _item(index, raw, default)
+            index += 1
+    finally:
+        aclose = getattr(source, "aclose", None)
+        if aclose is not None:
+            await aclose()

@@ -1,0 +1,97 @@
+"""``prism-async batch FILE.jsonl``: run a batch file through every configured provider.
+
+The file format is in :mod:`prism_async.cli._jsonl`. Providers are the registered ones
+whose key variable is set (``NANOGPT_API_KEY``, ``PRISM_API_KEY``, ``SYNC_API_KEY``).
+Exit status: 0 when every item succeeded, 1 when any failed, was uncertain or was a
+malformed line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+from collections.abc import AsyncIterator, Iterator, Mapping
+from pathlib import Path
+from typing import TextIO
+
+import anyio
+import anyio.to_thread
+
+from prism_async import registry
+from prism_async.batch import run_batch
+from prism_async.cli._jsonl import count_lines, read_items
+from prism_async.cli._progress import BatchProgress
+from prism_async.client import Client
+from prism_async.errors import RequestValidationError
+from prism_async.journal import SQLiteJournal
+from prism_async.provider import VideoProvider
+
+__all__ = ["configured_providers", "run_batch_command"]
+
+
+def configured_providers(environ: Mapping[str, str]) -> list[VideoProvider]:
+    """Every registered provider whose key variable is set in ``environ``."""
+    providers = []
+    for name in registry.available():
+        try:
+            factory = registry.load(name)
+        except ImportError:  # registered but not installed
+            continue
+        if environ.get(factory.env_key):
+            providers.append(factory.from_env(environ))
+    return providers
+
+
+async def run_batch_command(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    """Run ``prism-async batch``; the exit status."""
+    source = Path(args.file)
+    if not await anyio.to_thread.run_sync(source.is_file):
+        raise RequestValidationError("FILE", f"{source}: no such file")
+    providers = configured_providers(environ)
+    if not providers:
+        raise RequestValidationError(
+            "environment", "no provider key set (NANOGPT_API_KEY, PRISM_API_KEY, SYNC_API_KEY)"
+        )
+    total = await anyio.to_thread.run_sync(count_lines, source)
+    progress = BatchProgress(total=total, live=sys.stdout.isatty())
+    failures = 0
+    async with Client(*providers) as client, _journal(args.journal) as journal:
+        with _results_file(args.out) as out, progress.display():
+            batch = run_batch(
+                client,
+                read_items(source, progress.line_error),
+                concurrency=args.concurrency,
+                journal=journal,
+                download_dir=args.download,
+                fail_fast=args.fail_fast,
+                on_event=progress.on_event,
+            )
+            async for outcome in batch:
+                failures += not outcome.ok
+                if out is not None:
+                    out.write(json.dumps(outcome.to_dict()) + "\n")
+                    out.flush()
+        requests = dict(client.engine.requests)
+    progress.summary(requests, title=f"prism-async batch {source.name}")
+    return 1 if failures or progress.malformed else 0
+
+
+@contextlib.asynccontextmanager
+async def _journal(path: str | None) -> AsyncIterator[SQLiteJournal | None]:
+    if path is None:
+        yield None
+        return
+    async with SQLiteJournal(path) as journal:
+        yield journal
+
+
+@contextlib.contextmanager
+def _results_file(path: str | None) -> Iterator[TextIO | None]:
+    """``--out``: every outcome of this run, resumed ones included, one JSON object a line."""
+    if path is None:
+        yield None
+        return
+    with open(path, "w", encoding="utf-8") as out:
+        yield out

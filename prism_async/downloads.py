@@ -1,0 +1,206 @@
+"""Downloading outputs: streamed to a temporary file, checked, renamed into place.
+
+A download never touches the generation: a failed one is retried on its own, and a
+presigned URL that has expired (or answers 403/404) is replaced by a fresh one from a
+status fetch (``client.get``), never by generating again. A file already in place is not
+downloaded again. Nothing half-written or unchecked ever carries the final name, so
+"present" always means "complete".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import anyio
+import anyio.to_thread
+import attrs
+
+from prism_async.errors import (
+    APIStatusError,
+    PrismAsyncError,
+    ProviderResponseError,
+    RateLimitedError,
+    ServerError,
+    TransportError,
+)
+from prism_async.results import GenerationResult, JobStatus, Output
+
+if TYPE_CHECKING:
+    from prism_async.client import Client
+
+__all__ = ["DownloadedFile", "Downloader", "looks_like_media"]
+
+# Statuses a presigned URL answers once it has expired or been revoked.
+_STALE_URL = frozenset({401, 403, 404, 410})
+# Fetch a fresh URL when the current one expires sooner than this.
+_EXPIRY_MARGIN = timedelta(seconds=30)
+_EXTENSIONS = {"video/mp4": ".mp4", "video/webm": ".webm", "video/quicktime": ".mov"}
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_MP4_BOXES = frozenset({b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip", b"pnot"})
+
+
+@attrs.frozen(kw_only=True)
+class DownloadedFile:
+    """One output in place: where, how big, and whether it was there already."""
+
+    index: int
+    path: Path
+    size: int
+    skipped: bool = False
+
+
+def looks_like_media(head: bytes, content_type: str | None) -> bool:
+    """Whether a file's first bytes fit a video (or the announced media type).
+
+    An empty file or an error page (HTML, JSON) never does. Where the content type is
+    unknown or a video type, an MP4/QuickTime box or a WebM/Matroska header is required.
+    """
+    if not head or head.lstrip()[:1] in (b"<", b"{", b"["):
+        return False
+    if content_type and not content_type.startswith("video/"):
+        return True  # audio or image outputs: non-empty and not an error page
+    return head[4:8] in _MP4_BOXES or head.startswith(b"\x1aE\xdf\xa3")
+
+
+class Downloader:
+    """Downloads the outputs of succeeded results into one folder, a few at a time.
+
+    Args:
+        client: The client whose transport moves the bytes and whose ``get`` renews URLs.
+        directory: Where the files go (created when needed).
+        concurrency: Downloads in flight at once.
+        attempts: Tries of one file, the first included.
+        backoff: Seconds before the first retry, doubling each time (engine clock).
+    """
+
+    def __init__(
+        self,
+        client: Client,
+        directory: str | os.PathLike[str],
+        *,
+        concurrency: int = 4,
+        attempts: int = 4,
+        backoff: float = 0.5,
+    ) -> None:
+        self.client = client
+        self.directory = Path(directory)
+        self.attempts = max(1, attempts)
+        self.backoff = backoff
+        self._limiter = anyio.CapacityLimiter(max(1, concurrency))
+        self._made = False
+        #: Files written, files found already in place, retries, fresh URLs fetched.
+        self.downloaded = self.skipped = self.retries = self.refreshed = 0
+
+    def path_for(self, result: GenerationResult, index: int) -> Path:
+        """The file output ``index`` of ``result`` goes to."""
+        output = result.outputs[index]
+        suffix = f"-{index}" if len(result.outputs) > 1 else ""
+        ext = _EXTENSIONS.get((output.content_type or "").split(";")[0], ".mp4")
+        stem = _UNSAFE.sub("_", f"{result.provider}-{result.id}{suffix}").strip("._")
+        return self.directory / f"{stem}{ext}"
+
+    async def fetch(self, result: GenerationResult) -> tuple[DownloadedFile, ...]:
+        """Every output of a succeeded result, in place (downloaded or already there).
+
+        Raises:
+            PrismAsyncError: A file could not be downloaded after every attempt; the
+                generation itself is untouched.
+        """
+        if result.status is not JobStatus.SUCCEEDED:
+            return ()
+        if not self._made:
+            await anyio.to_thread.run_sync(
+                lambda: self.directory.mkdir(parents=True, exist_ok=True)
+            )
+            self._made = True
+        files = []
+        for index in range(len(result.outputs)):
+            path = self.path_for(result, index)
+            size = await anyio.to_thread.run_sync(_present_size, path)
+            if size:
+                self.skipped += 1
+                files.append(DownloadedFile(index=index, path=path, size=size, skipped=True))
+                continue
+            size = await self._download(result, index, path)
+            self.downloaded += 1
+            files.append(DownloadedFile(index=index, path=path, size=size))
+        return tuple(files)
+
+    async def _download(self, result: GenerationResult, index: int, path: Path) -> int:
+        clock = self.client.engine.clock
+        output = result.outputs[index]
+        error: PrismAsyncError | None = None
+        for attempt in range(self.attempts):
+            if attempt:
+                self.retries += 1
+                await clock.sleep(min(10.0, self.backoff * 2 ** (attempt - 1)))
+            if _expiring(output, clock.now()) or _stale(error):
+                output = await self._fresh_output(result, index)
+            try:
+                return await self._attempt(output, path)
+            except (TransportError, ServerError, RateLimitedError, ProviderResponseError) as exc:
+                error = exc
+            except APIStatusError as exc:
+                if exc.status_code not in _STALE_URL:
+                    raise
+                error = exc
+        assert error is not None
+        raise error
+
+    async def _fresh_output(self, result: GenerationResult, index: int) -> Output:
+        self.refreshed += 1
+        fresh = await self.client.get(result.handle)
+        if fresh.status is not JobStatus.SUCCEEDED or len(fresh.outputs) <= index:
+            raise ProviderResponseError(
+                f"output {index} is no longer available ({fresh.status.value})",
+                provider=result.provider,
+                job_id=result.id,
+            )
+        return fresh.outputs[index]
+
+    async def _attempt(self, output: Output, path: Path) -> int:
+        temporary = path.with_name(f".{path.name}.tmp")
+        try:
+            async with self._limiter:
+                size = await self.client.transport.download(output.url, temporary)
+            head = await anyio.to_thread.run_sync(_head, temporary)
+            if size <= 0 or not looks_like_media(head, output.content_type):
+                raise ProviderResponseError(
+                    f"downloaded {size} bytes that are not a {output.content_type or 'video'}"
+                )
+            await anyio.to_thread.run_sync(os.replace, temporary, path)
+            return size
+        finally:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(_remove, temporary)
+
+
+def _expiring(output: Output, now: datetime) -> bool:
+    expires = output.expires_at
+    return expires is not None and expires - _EXPIRY_MARGIN <= now
+
+
+def _stale(error: PrismAsyncError | None) -> bool:
+    return isinstance(error, APIStatusError) and error.status_code in _STALE_URL
+
+
+def _present_size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def _head(path: Path) -> bytes:
+    with path.open("rb") as handle:
+        return handle.read(16)
+
+
+def _remove(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()

@@ -1,0 +1,110 @@
+"""Request fingerprints, and results read back from their ``to_dict`` form."""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+from pathlib import PurePath
+from typing import Any
+
+import attrs
+
+from prism_async.results import (
+    Cost,
+    CostUnit,
+    Failure,
+    FailureKind,
+    GenerationResult,
+    JobStatus,
+    Output,
+)
+
+__all__ = ["fingerprint", "result_from_dict"]
+
+
+def fingerprint(provider: str, request: object) -> str:
+    """A stable digest of a request for a provider (same request, same digest, any run).
+
+    Inline bytes count by their digest; a local file by its path (not its contents).
+    """
+    canonical = json.dumps(
+        {"provider": provider, "type": _type_name(request), "request": _plain(request)},
+        sort_keys=True,
+        separators=(",", ":"),
+        default=repr,
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _type_name(value: object) -> str:
+    kind = type(value)
+    return f"{kind.__module__}.{kind.__qualname__}"
+
+
+def _plain(value: object) -> Any:
+    if attrs.has(type(value)):
+        fields = attrs.fields(type(value))  # type: ignore[arg-type]
+        return {
+            f.name: _plain(getattr(value, f.name))
+            for f in fields
+            if f.eq  # fields left out of equality (cached templates...) are not the request
+        }
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, bytes):
+        return {"sha256": hashlib.sha256(value).hexdigest()}
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (PurePath, Decimal, datetime)):
+        return str(value)
+    return value
+
+
+def _time(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def result_from_dict(data: Mapping[str, Any]) -> GenerationResult:
+    """A :class:`GenerationResult` from its ``to_dict()`` form (``raw`` is not kept)."""
+    error = data.get("error")
+    cost = data.get("cost")
+    return GenerationResult(
+        provider=data["provider"],
+        id=data["id"],
+        status=JobStatus(data["status"]),
+        raw_status=data.get("raw_status"),
+        outputs=tuple(
+            Output(
+                url=o["url"],
+                content_type=o.get("content_type"),
+                duration=o.get("duration"),
+                expires_at=_time(o.get("expires_at")),
+            )
+            for o in data.get("outputs", ())
+        ),
+        failure=None
+        if error is None
+        else Failure(
+            kind=FailureKind(error.get("kind", "error")),
+            code=error.get("code"),
+            message=error.get("message"),
+            retryable=bool(error.get("retryable", False)),
+        ),
+        progress=data.get("progress"),
+        eta_seconds=data.get("eta_seconds"),
+        cost=None
+        if cost is None
+        else Cost(
+            amount=Decimal(str(cost["amount"])),
+            unit=CostUnit(cost["unit"]),
+            estimated=bool(cost.get("estimated", False)),
+        ),
+        created_at=_time(data.get("created_at")),
+        completed_at=_time(data.get("completed_at")),
+    )
