@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from prism_async.errors import RequestValidationError
-from prism_async.http import Body, Flow, HttpRequest, Multipart, RetryMode, send
+from prism_async.http import Body, Flow, HttpRequest, Multipart, send
 from prism_async.provider import PollHint, Rate
+from prism_async.providers._api import Api
 from prism_async.providers.lipsync import _body, _wire
 from prism_async.providers.lipsync._validate import validate, validate_idempotency_key
 from prism_async.requests import LipsyncRequest
@@ -63,14 +64,15 @@ class LipsyncProvider:
         base_url: str = DEFAULT_BASE_URL,
         max_jobs_in_flight: int | None = None,
     ) -> None:
-        self._key = Secret.of(api_key)
-        if not self._key:
+        key = Secret.of(api_key)
+        if not key:
             raise RequestValidationError("api_key", "required", provider=self.name)
+        self._api = Api.header(base_url, "x-api-key", key)
         if max_jobs_in_flight is not None and max_jobs_in_flight < 1:
             raise RequestValidationError(
                 "max_jobs_in_flight", "must be 1 or more", provider=self.name
             )
-        self.base_url = base_url.rstrip("/")
+        self.base_url = self._api.base_url
         self.max_jobs_in_flight = max_jobs_in_flight
         # Whether the server honours wait=true: None until a long poll has been answered.
         self._long_poll: bool | None = None
@@ -104,17 +106,11 @@ class LipsyncProvider:
         body: Body | None = None,
         timeout: float | None = None,
     ) -> HttpRequest:
-        return HttpRequest(
-            method=method,
-            url=f"{self.base_url}{path}",
-            kind=kind,
-            headers=(("x-api-key", self._key), ("Accept", "application/json"), *headers),
-            params=params,
-            json=json,
-            body=body,
-            retry=RetryMode.SAFE,
+        # Every exchange may be repeated: creates carry an Idempotency-Key the API honours.
+        return self._api.request(
+            method, path, kind, headers=headers, params=params, json=json, body=body,
             timeout=timeout,
-        )
+        )  # fmt: skip
 
     def _post(
         self, path: str, kind: str, payload: _body.Payload, headers: tuple[tuple[str, str], ...]

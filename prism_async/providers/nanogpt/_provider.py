@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from prism_async.errors import RequestValidationError, UnsupportedRequestError
 from prism_async.http import Flow, HttpRequest, RetryMode, send
 from prism_async.provider import PollHint, Rate
+from prism_async.providers._api import Api
 from prism_async.providers.nanogpt import _body, _wire
 from prism_async.providers.nanogpt._requests import ExtendRequest, NanoGPTVideoRequest
 from prism_async.requests import VideoRequest
@@ -38,10 +39,11 @@ class NanoGPTProvider:
     idempotent_submits = False
 
     def __init__(self, *, api_key: str | Secret, base_url: str = DEFAULT_BASE_URL) -> None:
-        self._key = Secret.of(api_key)
-        if not self._key:
+        key = Secret.of(api_key)
+        if not key:
             raise RequestValidationError("api_key", "required", provider=self.name)
-        self.base_url = base_url.rstrip("/")
+        self._api = Api.header(base_url, "x-api-key", key)
+        self.base_url = self._api.base_url
 
     def __repr__(self) -> str:
         return f"NanoGPTProvider(base_url={self.base_url!r})"
@@ -51,7 +53,7 @@ class NanoGPTProvider:
         key = environ.get(cls.env_key)
         if not key:
             raise RequestValidationError(cls.env_key, "not set", provider=cls.name)
-        return cls(api_key=key, base_url=environ.get("NANOGPT_BASE_URL", DEFAULT_BASE_URL))
+        return cls(api_key=key, base_url=environ.get("NANOGPT_BASE_URL") or DEFAULT_BASE_URL)
 
     def _request(
         self,
@@ -63,15 +65,7 @@ class NanoGPTProvider:
         json: object = None,
         retry: RetryMode = RetryMode.SAFE,
     ) -> HttpRequest:
-        return HttpRequest(
-            method=method,
-            url=f"{self.base_url}{path}",
-            kind=kind,
-            headers=(("x-api-key", self._key), ("Accept", "application/json")),
-            params=params,
-            json=json,
-            retry=retry,
-        )
+        return self._api.request(method, path, kind, params=params, json=json, retry=retry)
 
     def submit_flow(self, request: object, *, idempotency_key: str) -> Flow[tuple[JobHandle, ...]]:
         """Create a generation (or an extend). Validation runs before anything is yielded."""

@@ -67,7 +67,7 @@ class PrismProvider:
         key = Secret.of(api_key)
         if not key:
             raise RequestValidationError("api_key", "required", provider=self.name)
-        self._api = Api.of(base_url, key)
+        self._api = Api.bearer(base_url, key)
 
     @property
     def base_url(self) -> str:
