@@ -9,12 +9,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
 
-import anyio
-
 from prism_async import registry
 from prism_async.clock import Clock
+from prism_async.downloads import Downloader
 from prism_async.engine import Engine, EngineConfig
-from prism_async.errors import GenerationFailed, PermissionDeniedError, RequestValidationError
+from prism_async.errors import GenerationFailed, RequestValidationError
 from prism_async.http import Flow
 from prism_async.provider import VideoProvider
 from prism_async.results import GenerationResult, JobHandle, JobOutcome, JobStatus
@@ -168,39 +167,14 @@ class Client:
         return await self.engine.run(self.provider(provider), flow)
 
     async def download(self, result: GenerationResult, directory: Path | str) -> tuple[Path, ...]:
-        """Download a succeeded result's outputs into ``directory``; the paths written.
+        """Download a succeeded result's outputs into ``directory``; the paths.
 
-        A presigned URL that has expired (its ``expires_at`` is past, or the download
-        answers 403) is replaced by fetching the job's status again, once.
+        Streamed through a temporary file, checked, renamed into place; a file already
+        there is kept; an expired presigned URL is replaced by a fresh status fetch (see
+        :class:`~prism_async.downloads.Downloader`, which batches use too).
         """
-        target = Path(directory)
-        await anyio.to_thread.run_sync(lambda: target.mkdir(parents=True, exist_ok=True))
-        paths = []
-        for index, output in enumerate(result.outputs):
-            suffix = f"-{index}" if len(result.outputs) > 1 else ""
-            path = target / f"{result.provider}-{result.id}{suffix}.mp4"
-            expired = output.expires_at is not None and output.expires_at <= self.engine.clock.now()
-            url = await self._fresh_url(result, index) if expired else output.url
-            try:
-                await self.transport.download(url, path)
-            except PermissionDeniedError:
-                if expired:
-                    raise
-                await self.transport.download(await self._fresh_url(result, index), path)
-            paths.append(path)
-        return tuple(paths)
-
-    async def _fresh_url(self, result: GenerationResult, index: int) -> str:
-        """Output ``index``'s URL from a fresh status fetch (presigned URLs are re-signed)."""
-        fresh = await self.get(result.handle)
-        if index >= len(fresh.outputs):
-            raise PermissionDeniedError(
-                f"output {index}'s URL expired and the job no longer lists it",
-                status_code=403,
-                provider=result.provider,
-                job_id=result.id,
-            )
-        return fresh.outputs[index].url
+        files = await Downloader(self, directory).fetch(result)
+        return tuple(f.path for f in files)
 
     @staticmethod
     def _handle(job: Job) -> JobHandle:
