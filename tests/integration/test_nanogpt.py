@@ -255,9 +255,10 @@ async def test_video_models_are_discovered(env: Env) -> None:
     provider = env.provider()
     async with Client(provider, clock=env.clock) as client:
         models = await client.run(provider.models_flow())
-    ids = {m.id for m in models}
-    assert "veo2-video" in ids
-    assert all("video" not in m.id or m.id for m in models)
+    by_id = {m.id: m for m in models}
+    assert {"veo2-video", "kling-v21-standard", "video-upscaler"} <= set(by_id)
+    assert by_id["video-upscaler"].input_modalities == ("video",)
+    assert "openai/gpt-4o-mini" not in by_id  # the text catalog is a different route
 
 
 @pytest.mark.parametrize(
