@@ -2,14 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
 
+from prism_async.errors import RequestValidationError
 from prism_async.http import Body, HttpRequest, RetryMode
 from prism_async.secrets import Secret
 
-__all__ = ["Api"]
+__all__ = ["Api", "env_settings", "required_key"]
+
+
+def required_key(api_key: str | Secret, provider: str) -> Secret:
+    """The key as a Secret; an empty one is refused before anything is sent."""
+    key = Secret.of(api_key)
+    if not key:
+        raise RequestValidationError("api_key", "required", provider=provider)
+    return key
+
+
+def env_settings(
+    environ: Mapping[str, str], provider: str, prefix: str, default_base_url: str
+) -> tuple[str, str]:
+    """``(key, base_url)`` from ``<PREFIX>_API_KEY`` and, if set, ``<PREFIX>_BASE_URL``."""
+    key = environ.get(f"{prefix}_API_KEY")
+    if not key:
+        raise RequestValidationError(f"{prefix}_API_KEY", "not set", provider=provider)
+    return key, environ.get(f"{prefix}_BASE_URL") or default_base_url
 
 
 @attrs.frozen(repr=False)

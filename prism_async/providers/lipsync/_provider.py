@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from prism_async.errors import RequestValidationError
 from prism_async.http import Body, Flow, HttpRequest, Multipart, send
 from prism_async.provider import PollHint, Rate
-from prism_async.providers._api import Api
+from prism_async.providers._api import Api, env_settings, required_key
 from prism_async.providers.lipsync import _body, _wire
 from prism_async.providers.lipsync._validate import validate, validate_idempotency_key
 from prism_async.requests import LipsyncRequest
@@ -64,9 +64,7 @@ class LipsyncProvider:
         base_url: str = DEFAULT_BASE_URL,
         max_jobs_in_flight: int | None = None,
     ) -> None:
-        key = Secret.of(api_key)
-        if not key:
-            raise RequestValidationError("api_key", "required", provider=self.name)
+        key = required_key(api_key, self.name)
         self._api = Api.header(base_url, "x-api-key", key)
         if max_jobs_in_flight is not None and max_jobs_in_flight < 1:
             raise RequestValidationError(
@@ -84,10 +82,8 @@ class LipsyncProvider:
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> LipsyncProvider:
         """From ``SYNC_API_KEY`` and, optionally, ``SYNC_BASE_URL``."""
-        key = environ.get(cls.env_key)
-        if not key:
-            raise RequestValidationError(cls.env_key, "not set", provider=cls.name)
-        return cls(api_key=key, base_url=environ.get("SYNC_BASE_URL") or DEFAULT_BASE_URL)
+        key, base_url = env_settings(environ, cls.name, "SYNC", DEFAULT_BASE_URL)
+        return cls(api_key=key, base_url=base_url)
 
     @property
     def long_poll_honoured(self) -> bool | None:

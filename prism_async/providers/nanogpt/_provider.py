@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from prism_async.errors import RequestValidationError, UnsupportedRequestError
+from prism_async.errors import UnsupportedRequestError
 from prism_async.http import Flow, HttpRequest, RetryMode, send
 from prism_async.provider import PollHint, Rate
-from prism_async.providers._api import Api
+from prism_async.providers._api import Api, env_settings, required_key
 from prism_async.providers.nanogpt import _body, _wire
 from prism_async.providers.nanogpt._requests import ExtendRequest, NanoGPTVideoRequest
 from prism_async.requests import VideoRequest
@@ -39,9 +39,7 @@ class NanoGPTProvider:
     idempotent_submits = False
 
     def __init__(self, *, api_key: str | Secret, base_url: str = DEFAULT_BASE_URL) -> None:
-        key = Secret.of(api_key)
-        if not key:
-            raise RequestValidationError("api_key", "required", provider=self.name)
+        key = required_key(api_key, self.name)
         self._api = Api.header(base_url, "x-api-key", key)
         self.base_url = self._api.base_url
 
@@ -50,10 +48,8 @@ class NanoGPTProvider:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> NanoGPTProvider:
-        key = environ.get(cls.env_key)
-        if not key:
-            raise RequestValidationError(cls.env_key, "not set", provider=cls.name)
-        return cls(api_key=key, base_url=environ.get("NANOGPT_BASE_URL") or DEFAULT_BASE_URL)
+        key, base_url = env_settings(environ, cls.name, "NANOGPT", DEFAULT_BASE_URL)
+        return cls(api_key=key, base_url=base_url)
 
     def _request(
         self,

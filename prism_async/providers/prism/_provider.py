@@ -9,6 +9,7 @@ from prism_async.errors import RequestValidationError, UnsupportedRequestError
 from prism_async.http import Flow, HttpResponse, RetryMode, send
 from prism_async.media import Media
 from prism_async.provider import PollHint, Rate
+from prism_async.providers._api import env_settings, required_key
 from prism_async.providers.prism import _body, _catalog, _templates, _uploads, _wire
 from prism_async.providers.prism._api import NAME, Api
 from prism_async.providers.prism._models import Asset, Character, Page, Template
@@ -64,9 +65,7 @@ class PrismProvider:
     idempotent_submits = False
 
     def __init__(self, *, api_key: str | Secret, base_url: str = DEFAULT_BASE_URL) -> None:
-        key = Secret.of(api_key)
-        if not key:
-            raise RequestValidationError("api_key", "required", provider=self.name)
+        key = required_key(api_key, self.name)
         self._api = Api.bearer(base_url, key)
 
     @property
@@ -79,10 +78,8 @@ class PrismProvider:
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> PrismProvider:
         """From ``PRISM_API_KEY`` and, if set, ``PRISM_BASE_URL``."""
-        key = environ.get(cls.env_key)
-        if not key:
-            raise RequestValidationError(cls.env_key, "not set", provider=cls.name)
-        return cls(api_key=key, base_url=environ.get("PRISM_BASE_URL") or DEFAULT_BASE_URL)
+        key, base_url = env_settings(environ, cls.name, "PRISM", DEFAULT_BASE_URL)
+        return cls(api_key=key, base_url=base_url)
 
     def _get(self, path: str, kind: str, params: list[tuple[str, str]]) -> Flow[HttpResponse]:
         response = yield from send(self._api.request("GET", path, kind, params=tuple(params)))
