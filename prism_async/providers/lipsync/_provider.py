@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from prism_async.errors import RequestValidationError
-from prism_async.http import Body, Flow, HttpRequest, Multipart, send
+from prism_async.http import Flow, HttpRequest, Multipart, send
 from prism_async.provider import PollHint, Rate
 from prism_async.providers._api import Api, env_settings, required_key
 from prism_async.providers.lipsync import _body, _wire
@@ -90,30 +90,14 @@ class LipsyncProvider:
         """Whether the server held the last long poll (None: not tried yet)."""
         return self._long_poll
 
-    def _request(
-        self,
-        method: str,
-        path: str,
-        kind: str,
-        *,
-        headers: tuple[tuple[str, str], ...] = (),
-        params: tuple[tuple[str, str], ...] = (),
-        json: object = None,
-        body: Body | None = None,
-        timeout: float | None = None,
-    ) -> HttpRequest:
-        # Every exchange may be repeated: creates carry an Idempotency-Key the API honours.
-        return self._api.request(
-            method, path, kind, headers=headers, params=params, json=json, body=body,
-            timeout=timeout,
-        )  # fmt: skip
-
     def _post(
         self, path: str, kind: str, payload: _body.Payload, headers: tuple[tuple[str, str], ...]
     ) -> HttpRequest:
+        # Sent with the default RetryMode.SAFE: every create carries an Idempotency-Key
+        # the API honours, so a lost response is replayed, never paid for twice.
         if isinstance(payload, Multipart):
-            return self._request("POST", path, kind, headers=headers, body=payload)
-        return self._request("POST", path, kind, headers=headers, json=payload)
+            return self._api.request("POST", path, kind, headers=headers, body=payload)
+        return self._api.request("POST", path, kind, headers=headers, json=payload)
 
     def submit_flow(self, request: object, *, idempotency_key: str) -> Flow[tuple[JobHandle, ...]]:
         """Create a generation. ``request`` is a LipsyncRequest; validation (the request and
@@ -164,7 +148,7 @@ class LipsyncProvider:
             params = (("wait", "true"), ("timeout", str(LONG_POLL_SECONDS)))
             timeout = LONG_POLL_TIMEOUT
         response = yield from send(
-            self._request(
+            self._api.request(
                 "GET", f"/v2/generate/{handle.id}", "status", params=params, timeout=timeout
             )
         )
@@ -210,7 +194,9 @@ class LipsyncProvider:
         return self._list(params)
 
     def _list(self, params: tuple[tuple[str, str], ...]) -> Flow[tuple[GenerationResult, ...]]:
-        response = yield from send(self._request("GET", "/v2/generations", "list", params=params))
+        response = yield from send(
+            self._api.request("GET", "/v2/generations", "list", params=params)
+        )
         if not response.ok:
             raise _wire.error_from(response)
         return _wire.parse_generation_list(response)
@@ -240,7 +226,7 @@ class LipsyncProvider:
             BadRequestError: The job is not cancelable (no longer PENDING).
         """
         response = yield from send(
-            self._request("POST", f"/v2/generate/{handle.id}/cancel", "cancel")
+            self._api.request("POST", f"/v2/generate/{handle.id}/cancel", "cancel")
         )
         if not response.ok:
             raise _wire.error_from(response, job_id=handle.id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from prism_async.errors import UnsupportedRequestError
-from prism_async.http import Flow, HttpRequest, RetryMode, send
+from prism_async.http import Flow, RetryMode, send
 from prism_async.provider import PollHint, Rate
 from prism_async.providers._api import Api, env_settings, required_key
 from prism_async.providers.nanogpt import _body, _wire
@@ -51,18 +51,6 @@ class NanoGPTProvider:
         key, base_url = env_settings(environ, cls.name, "NANOGPT", DEFAULT_BASE_URL)
         return cls(api_key=key, base_url=base_url)
 
-    def _request(
-        self,
-        method: str,
-        path: str,
-        kind: str,
-        *,
-        params: tuple[tuple[str, str], ...] = (),
-        json: object = None,
-        retry: RetryMode = RetryMode.SAFE,
-    ) -> HttpRequest:
-        return self._api.request(method, path, kind, params=params, json=json, retry=retry)
-
     def submit_flow(self, request: object, *, idempotency_key: str) -> Flow[tuple[JobHandle, ...]]:
         """Create a generation (or an extend). Validation runs before anything is yielded."""
         if isinstance(request, ExtendRequest):
@@ -80,7 +68,7 @@ class NanoGPTProvider:
             body = yield from _body.video_body_flow(request)
             path, kind = "/generate-video", "submit"
         response = yield from send(
-            self._request("POST", path, kind, json=body, retry=RetryMode.REFUSED_ONLY)
+            self._api.request("POST", path, kind, json=body, retry=RetryMode.REFUSED_ONLY)
         )
         if not response.ok:
             raise _wire.error_from(response)
@@ -90,12 +78,12 @@ class NanoGPTProvider:
         """The unified status route; the legacy route where the unified one does not know
         the job and the handle names its model."""
         response = yield from send(
-            self._request("GET", "/video/status", "status", params=(("requestId", handle.id),))
+            self._api.request("GET", "/video/status", "status", params=(("requestId", handle.id),))
         )
         model = handle.extra.get("model")
         if response.status in (404, 405) and model:
             response = yield from send(
-                self._request(
+                self._api.request(
                     "GET",
                     "/generate-video/status",
                     "status",
@@ -116,7 +104,7 @@ class NanoGPTProvider:
     def models_flow(self) -> Flow[tuple[_wire.VideoModel, ...]]:
         """The video models (``GET /api/v1/video-models?detailed=true``)."""
         response = yield from send(
-            self._request("GET", "/v1/video-models", "models", params=(("detailed", "true"),))
+            self._api.request("GET", "/v1/video-models", "models", params=(("detailed", "true"),))
         )
         if not response.ok:
             raise _wire.error_from(response)
