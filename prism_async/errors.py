@@ -6,9 +6,14 @@
     ├── RequestValidationError (also ValueError)   bad input, refused before any byte is sent
     │   └── UnsupportedRequestError                the provider cannot express this request
     ├── TransportError                             the exchange itself failed
-    │   ├── ConnectError                           no connection (nothing was sent)
-    │   └── TransportTimeout (also TimeoutError)   connected, but no complete answer in time
+    │   ├── ConnectError                           not sent: no byte of the request was written
+    │   └── TransportTimeout (also TimeoutError)   sent, but no complete answer in time
+    ├── SubmissionOutcomeUnknown                   a paid create may have been received, and
+    │                                              no definitive answer came: do not retry blindly
+    ├── JournalError                               the batch journal cannot be opened or written
+    │   └── JournalLockedError                     another live run holds the journal
     ├── APIStatusError                             the API answered with an error status
+    │   ├── RedirectError              3xx on an API route (never followed: credentials stay)
     │   ├── BadRequestError            400
     │   ├── AuthenticationError        401
     │   ├── InsufficientCreditsError   402
@@ -45,15 +50,19 @@ __all__ = [
     "ConnectError",
     "GenerationFailed",
     "InsufficientCreditsError",
+    "JournalError",
+    "JournalLockedError",
     "NotFoundError",
     "PermissionDeniedError",
     "PollTimeout",
     "PrismAsyncError",
     "ProviderResponseError",
     "RateLimitedError",
+    "RedirectError",
     "RequestValidationError",
     "ServerError",
     "ServiceUnavailableError",
+    "SubmissionOutcomeUnknown",
     "TransportError",
     "TransportTimeout",
     "UnprocessableError",
@@ -127,11 +136,61 @@ class TransportError(PrismAsyncError):
 
 
 class ConnectError(TransportError):
-    """The connection could not be made, so nothing was sent."""
+    """Nothing was sent: the connection could not be made (or no pooled connection came
+    free in time), or the exchange failed before any byte of the request was written.
+    Sending the same request again can never pay twice."""
 
 
 class TransportTimeout(TransportError, TimeoutError):
-    """Connected, but the response did not arrive (whole) in time."""
+    """Sent, but the response did not arrive (whole) in time."""
+
+
+class SubmissionOutcomeUnknown(PrismAsyncError):
+    """A paid create may have reached the API, and no definitive answer came back.
+
+    A job may exist and be charged for. Sending the request again under a new idempotency
+    key (or, without one, at all) may pay twice: check with the provider first, or replay
+    it with the same ``idempotency_key`` where the provider honours one.
+
+    Args:
+        message: What happened, for a person.
+        idempotency_key: The key the create was sent with (replay with this one).
+        request: A summary of the create (method and URL; never a credential).
+        cause: The error of the last attempt (also ``__cause__``).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        idempotency_key: str | None = None,
+        request: str | None = None,
+        cause: BaseException | None = None,
+        provider: str | None = None,
+    ) -> None:
+        super().__init__(message, provider=provider)
+        self.idempotency_key = idempotency_key
+        self.request = request
+        self.cause = cause
+
+    def __str__(self) -> str:
+        parts = [super().__str__()]
+        if self.request:
+            parts.append(f"request: {self.request}")
+        if self.idempotency_key:
+            parts.append(f"idempotency key: {self.idempotency_key}")
+        if self.cause is not None:
+            parts.append(f"last error: {self.cause}")
+        return "; ".join(parts)
+
+
+class JournalError(PrismAsyncError):
+    """The batch journal cannot be opened or written. The message is one line that names
+    the file and the reason."""
+
+
+class JournalLockedError(JournalError):
+    """Another live run holds the journal: one run per journal file, never two."""
 
 
 class APIStatusError(PrismAsyncError):
@@ -163,6 +222,16 @@ class APIStatusError(PrismAsyncError):
     def __str__(self) -> str:
         code = f" {self.code}" if self.code else ""
         return f"HTTP {self.status_code}{code}: {super().__str__()}"
+
+
+class RedirectError(APIStatusError):
+    """3xx on an API route. Never followed: an API credential must not reach another
+    origin, and a create body must not be sent again elsewhere. ``location`` is the target.
+    """
+
+    def __init__(self, message: str, *, location: str | None = None, **kwargs: object) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.location = location
 
 
 class BadRequestError(APIStatusError):
@@ -280,4 +349,6 @@ def status_error_class(status_code: int) -> type[APIStatusError]:
         return _BY_STATUS[status_code]
     if status_code >= 500:
         return ServerError
+    if 300 <= status_code < 400:
+        return RedirectError
     return APIStatusError

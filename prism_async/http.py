@@ -106,6 +106,10 @@ class HttpRequest:
         refused_statuses: With ``REFUSED_ONLY``: statuses that mean "refused, not charged".
         timeout: Seconds for this exchange as a whole, overriding the transport's default
             (a long poll needs more than the server's hold time).
+        charges: This is the one request of a submit flow that creates a paid job. The
+            engine journals it just before its bytes leave, and once any attempt may have
+            been received, a failure without a definitive answer is reported as
+            :class:`~prism_async.errors.SubmissionOutcomeUnknown`.
     """
 
     method: str
@@ -118,6 +122,7 @@ class HttpRequest:
     retry: RetryMode = RetryMode.SAFE
     refused_statuses: frozenset[int] = frozenset({429})
     timeout: float | None = None
+    charges: bool = False
 
     def header(self, name: str) -> str | Secret | None:
         """The first header called ``name`` (case-insensitive), or None."""

@@ -64,6 +64,7 @@ class Api:
         body: Body | None = None,
         retry: RetryMode = RetryMode.SAFE,
         timeout: float | None = None,
+        charges: bool = False,
     ) -> HttpRequest:
         """An authenticated request to ``base_url + path``."""
         return HttpRequest(
@@ -76,4 +77,5 @@ class Api:
             body=body,
             retry=retry,
             timeout=timeout,
+            charges=charges,
         )

@@ -91,13 +91,21 @@ class LipsyncProvider:
         return self._long_poll
 
     def _post(
-        self, path: str, kind: str, payload: _body.Payload, headers: tuple[tuple[str, str], ...]
+        self,
+        path: str,
+        kind: str,
+        payload: _body.Payload,
+        headers: tuple[tuple[str, str], ...],
+        *,
+        charges: bool = False,
     ) -> HttpRequest:
         # Sent with the default RetryMode.SAFE: every create carries an Idempotency-Key
         # the API honours, so a lost response is replayed, never paid for twice.
         if isinstance(payload, Multipart):
-            return self._api.request("POST", path, kind, headers=headers, body=payload)
-        return self._api.request("POST", path, kind, headers=headers, json=payload)
+            return self._api.request(
+                "POST", path, kind, headers=headers, body=payload, charges=charges
+            )
+        return self._api.request("POST", path, kind, headers=headers, json=payload, charges=charges)
 
     def submit_flow(self, request: object, *, idempotency_key: str) -> Flow[tuple[JobHandle, ...]]:
         """Create a generation. ``request`` is a LipsyncRequest; validation (the request and
@@ -122,7 +130,9 @@ class LipsyncProvider:
 
     def _submit(self, request: LipsyncRequest, key: str) -> Flow[tuple[JobHandle, ...]]:
         payload = yield from _body.payload_flow(request)
-        create = self._post("/v2/generate", "submit", payload, (("Idempotency-Key", key),))
+        create = self._post(
+            "/v2/generate", "submit", payload, (("Idempotency-Key", key),), charges=True
+        )
         replays = 0
         while True:
             response = yield from send(create)

@@ -68,7 +68,9 @@ class NanoGPTProvider:
             body = yield from _body.video_body_flow(request)
             path, kind = "/generate-video", "submit"
         response = yield from send(
-            self._api.request("POST", path, kind, json=body, retry=RetryMode.REFUSED_ONLY)
+            self._api.request(
+                "POST", path, kind, json=body, retry=RetryMode.REFUSED_ONLY, charges=True
+            )
         )
         if not response.ok:
             raise _wire.error_from(response)

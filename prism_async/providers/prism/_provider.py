@@ -109,7 +109,12 @@ class PrismProvider:
         # seconds a transport retry waits: it reaches the caller as ServiceUnavailableError.
         response = yield from send(
             self._api.request(
-                "POST", "/generations", "submit", json=body, retry=RetryMode.REFUSED_ONLY
+                "POST",
+                "/generations",
+                "submit",
+                json=body,
+                retry=RetryMode.REFUSED_ONLY,
+                charges=True,
             )
         )
         if not response.ok:
@@ -131,6 +136,7 @@ class PrismProvider:
                 json=json_body,
                 body=multipart,
                 retry=RetryMode.REFUSED_ONLY,
+                charges=True,
             )
         )
         if not response.ok:
