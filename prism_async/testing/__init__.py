@@ -7,6 +7,7 @@ models, so a wire-format mistake in a provider shows up as a failing test.
 from prism_async.testing._clock import VirtualClock
 from prism_async.testing._faults import Fault, FaultKind, Faults, RequestCounts
 from prism_async.testing._jobs import FAKE_MP4, Outcome
+from prism_async.testing._recording import RecordedRequest, RecordingServer
 from prism_async.testing._server import EmulatorApp, EmulatorServer
 
 __all__ = [
@@ -17,6 +18,8 @@ __all__ = [
     "FaultKind",
     "Faults",
     "Outcome",
+    "RecordedRequest",
+    "RecordingServer",
     "RequestCounts",
     "VirtualClock",
 ]

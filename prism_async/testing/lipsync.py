@@ -120,7 +120,13 @@ class LipsyncEmulator:
         self.faults = Faults()
         self.counts = RequestCounts()
         self.generations: dict[str, LipsyncGeneration] = {}
-        #: Generations actually created (idempotent replays do not count).
+        #: Generations actually created, each one a paid create. With an
+        #: ``Idempotency-Key``, the first create that succeeds stores the key with the body's
+        #: fingerprint and its answer; a later create with the same key and body is a replay
+        #: (201 with the stored answer and ``Idempotent-Replayed: true``) and makes nothing,
+        #: the same key with another body answers 409 IDEMPOTENCY_KEY_REUSED. Keys are
+        #: stored even when ``outcome_unknown_next`` answers 503, so a retry replays. A
+        #: create refused before it makes a generation (400, 401, 429) stores no key.
         self.creates = 0
         #: The most generations PENDING or PROCESSING at once.
         self.max_running_seen = 0
@@ -140,6 +146,16 @@ class LipsyncEmulator:
         self._awaiting_webhook: dict[str, LipsyncGeneration] = {}
         self._session: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def create_requests(self) -> int:
+        """Creates that made a generation (one each; replays excluded), so ``creates``."""
+        return self.creates
+
+    @property
+    def job_count(self) -> int:
+        """The number of distinct generations the emulator holds."""
+        return len(self.generations)
 
     def base_url(self, root: str) -> str:
         return f"{root.rstrip('/')}/{self.prefix}"

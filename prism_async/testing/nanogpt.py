@@ -107,6 +107,8 @@ class NanoGPTEmulator:
         self.faults = Faults()
         self.counts = RequestCounts()
         self.jobs: dict[str, NanoJob] = {}
+        #: Jobs made, each one charged: accepted generates and extends. Refused requests
+        #: (auth, rate limit, validation, content policy, balance) make none.
         self.creates = 0
         self.unknown_status: str | None = None
         self.deposit_address = "nano_1emu1atorde9osit4ddress0000000000000000000000000000000000"
@@ -131,6 +133,16 @@ class NanoGPTEmulator:
     @balance.setter
     def balance(self, value: Decimal) -> None:
         self._balance = value
+
+    @property
+    def create_requests(self) -> int:
+        """Requests that made a job: each generate or extend makes one, so ``creates``."""
+        return self.creates
+
+    @property
+    def job_count(self) -> int:
+        """The number of distinct jobs the emulator holds."""
+        return len(self.jobs)
 
     def base_url(self, root: str) -> str:
         return root.rstrip("/") + f"/{self.prefix}/api"

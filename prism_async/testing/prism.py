@@ -115,7 +115,11 @@ class PrismEmulator(CatalogViews):
         self.characters: dict[str, Character] = {
             c["id"]: Character(owner=None, **c) for c in PUBLIC_CHARACTERS
         }
+        #: Generations made, each one charged (a create with ``count`` N makes N; template
+        #: generates count too). Refused and failed requests make none.
         self.creates = 0
+        #: Requests (create or template generate) that made at least one generation.
+        self.create_requests = 0
         self.webhooks_sent: list[tuple[str, dict[str, Any]]] = []
         self.paused = False
         self.drop_webhooks = False
@@ -265,6 +269,7 @@ class PrismEmulator(CatalogViews):
         template_id: str | None,
         webhook_url: str | None,
         body: dict[str, Any],
+        first_of_request: bool = True,
     ) -> Generation:
         slow = 10.0 if "[slow]" in prompt.lower() else 1.0
         suffix = new_id()
@@ -291,7 +296,14 @@ class PrismEmulator(CatalogViews):
         self.generations[gen_id] = generation
         self._active.add(gen_id)
         self.creates += 1
+        if first_of_request:
+            self.create_requests += 1
         return generation
+
+    @property
+    def job_count(self) -> int:
+        """The number of distinct generations the emulator holds."""
+        return len(self.generations)
 
     def signed_url(self, generation: Generation) -> str:
         """A fresh presigned-style download URL, valid ``video_url_ttl`` seconds from now."""
@@ -445,8 +457,9 @@ class PrismEmulator(CatalogViews):
                 template_id=template_id,
                 webhook_url=None,
                 body=body,
+                first_of_request=n == 0,
             )
-            for _ in range(count)
+            for n in range(count)
         ]
         if self.create_response == "template_analogue":
             # The shape of Generate Video from a template, which the older reference
