@@ -20,15 +20,18 @@ class ItemState(str, enum.Enum):
     ``SUBMITTING``: recorded before its create call, no answer recorded after it. Found on
     resume, the create's outcome is unknown: the job may exist and be paid for.
     ``SUBMITTED``: the create answered with job handles. ``FINISHED``: every job has a
-    terminal result. ``REFUSED``: the API refused the create, so nothing was charged; a
-    later run submits it again. ``UNCERTAIN``: the create's outcome is unknown and the
-    provider has no idempotency key; left for the user, never submitted again.
+    terminal result. ``REFUSED``: the API definitively refused the create (a 4xx), so
+    nothing was charged; a later run sends it with a *new* idempotency key. ``UNSENT``: the
+    create was never sent, so nothing was charged; a later run sends it again with the
+    *same* idempotency key. ``UNCERTAIN``: the create's outcome is unknown and the provider
+    has no idempotency key; left for the user, never submitted again.
     """
 
     SUBMITTING = "submitting"
     SUBMITTED = "submitted"
     FINISHED = "finished"
     REFUSED = "refused"
+    UNSENT = "unsent"
     UNCERTAIN = "uncertain"
 
 
@@ -45,7 +48,7 @@ class JournalEntry:
         handles: Its jobs, once the create answered.
         results: Terminal results by job handle string (``GenerationResult.to_dict()``).
         downloads: Downloaded files by ``(handle string, output index)``.
-        error: Why it was refused or is uncertain.
+        error: Why it was refused, unsent or is uncertain.
     """
 
     key: str
@@ -64,8 +67,13 @@ class Journal(Protocol):
     """Durable notes of a batch's progress, written before and after every paid call.
 
     Every method is awaited by the batch runner and must be durable when it returns. A
-    shared implementation for several machines must make :meth:`record_submitting` an
-    atomic claim: only one worker may win a key.
+    method that cannot read or write its store raises
+    :class:`~prism_async.errors.JournalError`, so the runner catches one type.
+
+    :meth:`record_submitting` is an atomic per-item claim: only one caller may win a key.
+    Nothing here assumes a single writer: a journal on one file keeps other runs out with
+    a lock for its whole life, while a shared implementation for several machines grants
+    each claim under a lease instead (see :mod:`prism_async.journal._sqlite`).
     """
 
     async def lookup(self, key: str) -> JournalEntry | None:
@@ -75,8 +83,10 @@ class Journal(Protocol):
     async def record_submitting(
         self, *, key: str, provider: str, fingerprint: str, idempotency_key: str
     ) -> bool:
-        """Note a create about to be sent. False if the key is taken (submitted, finished
-        or uncertain): the caller must not send it."""
+        """Note a create about to be sent: claim the key. False if the key is taken
+        (submitted, finished or uncertain, or, in a shared journal, claimed by another live
+        worker): the caller must not send it. A key that is new, refused, unsent or left
+        submitting by an earlier run may be claimed."""
         ...
 
     async def record_submitted(self, key: str, handles: Sequence[JobHandle]) -> None:
@@ -84,7 +94,13 @@ class Journal(Protocol):
         ...
 
     async def record_refused(self, key: str, error: str) -> None:
-        """Note a create the API refused (nothing charged)."""
+        """Note a create the API definitively refused (nothing charged): a later run sends
+        it with a new idempotency key."""
+        ...
+
+    async def record_unsent(self, key: str, error: str) -> None:
+        """Note a claimed create that was never sent (nothing charged): a later run sends
+        it again with the same idempotency key."""
         ...
 
     async def record_uncertain(self, key: str, error: str) -> None:

@@ -1,13 +1,45 @@
 """The default journal: one SQLite file (stdlib ``sqlite3``), every call off the event loop.
 
 One connection, opened with ``check_same_thread=False`` and guarded by a lock, is used from
-anyio's worker threads. The database runs in WAL mode, so another process (a resuming run,
-a test, ``sqlite3`` on the command line) can read it while a batch writes. Each record is
-its own transaction, committed before the call returns: a killed process loses nothing it
-was told was recorded.
+anyio's worker threads. The database runs in WAL mode, so another process (a test,
+``sqlite3`` on the command line) can read it while a batch writes. Each record is its own
+transaction, committed before the call returns: a killed process loses nothing it was told
+was recorded.
+
+One live run per journal. Two runs writing one journal would each claim, create and pay
+for the same items, so an open journal holds an exclusive, non-blocking OS lock on the
+sidecar file ``<journal>.lock`` (``flock`` on POSIX) until it is closed; a second opener,
+in another process or this one, fails at once with
+:class:`~prism_async.errors.JournalLockedError`. The kernel drops the lock when its holder
+dies, even by SIGKILL, so a resumed run opens the journal straight away. The SQLite file
+itself is never locked by this module (SQLite keeps its own locks on it), so readers are
+never shut out.
+
+A shared database (one journal for several machines) cannot use a file lock, and does not
+need one: it grants claims per item, under leases, instead of one run per journal. Its
+:meth:`record_submitting` would be one conditional write that only one worker wins, e.g.
+``UPDATE items SET state='submitting', owner=:me, lease_until=now()+:ttl,
+idempotency_key=:k WHERE key=:key AND (state IN ('refused','unsent') OR (state=
+'submitting' AND lease_until < now()))`` (or an ``INSERT`` for a new key, a primary-key
+conflict meaning "taken"). The winner renews its lease while it waits for the create's
+answer and its ``record_*`` calls check that it still owns the item; an item whose lease
+ran out with no answer recorded is what a killed run leaves here, a ``SUBMITTING`` item,
+and is replayed with its idempotency key or marked uncertain. The
+:class:`~prism_async.journal.Journal` protocol already makes ``record_submitting`` that
+atomic claim and assumes no single writer, so such a journal fits behind it unchanged.
+
+Opening refuses, with a one-line :class:`~prism_async.errors.JournalError` naming the file
+and before any create is sent: a path that is a directory, a folder that does not exist or
+is read-only, a read-only file, an empty file (a truncated journal would send every item
+again), a file that is not SQLite, a corrupt one (``PRAGMA quick_check``) and a journal of
+another schema version. A missing file is created as a new journal, atomically (built
+beside it and renamed into place), so a run killed while creating it never leaves an empty
+file behind. Any ``sqlite3`` or OS error of a read or a write later is raised as a
+``JournalError`` too, with the original as ``__cause__``.
 
 Schema::
 
+    meta(name PK, value)                                   -- schema version, last opener
     items(key PK, provider, fingerprint, idempotency_key, state, handles JSON, error,
           updated_at)
     results(handle PK, key, status, result JSON)          -- GenerationResult.to_dict()
@@ -16,7 +48,10 @@ Schema::
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import socket
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
@@ -24,15 +59,16 @@ from datetime import datetime, timezone
 from os import PathLike
 from pathlib import Path
 from types import TracebackType
-from typing import Literal, TypeVar
+from typing import Literal, NoReturn, TypeVar
 
 import anyio.to_thread
 
+from prism_async.errors import JournalError
+from prism_async.journal._lock import JournalLock
 from prism_async.journal._protocol import ItemState, JournalEntry
 from prism_async.results import GenerationResult, JobHandle
 
 __all__ = ["SQLiteJournal"]
-
 T = TypeVar("T")
 
 SCHEMA_VERSION = "1"
@@ -67,9 +103,10 @@ CREATE TABLE IF NOT EXISTS downloads (
 CREATE INDEX IF NOT EXISTS downloads_by_key ON downloads (key);
 """
 
-# A create may be (re)sent for a key in these states: never seen, refused, or a replay of a
-# create whose outcome is unknown (the caller decides that the provider makes it safe).
-_CLAIMABLE = (ItemState.REFUSED.value, ItemState.SUBMITTING.value)
+# A create may be (re)sent for a key in these states: never seen, refused, never sent, or a
+# replay of a create whose outcome is unknown (the caller decides that the provider makes it
+# safe). With one live run per journal, no other run can be sending a SUBMITTING item.
+_CLAIMABLE = (ItemState.REFUSED.value, ItemState.UNSENT.value, ItemState.SUBMITTING.value)
 
 
 def _now() -> str:
@@ -79,18 +116,28 @@ def _now() -> str:
 class SQLiteJournal:
     """A batch journal in one SQLite file. Use as an async context (or open/aclose).
 
+    While open it holds the lock file ``<path>.lock``: one live run per journal.
+
     Args:
         path: The database file (created if missing).
         synchronous: SQLite's ``synchronous`` setting. ``NORMAL`` (the default) survives a
             killed process; ``FULL`` also survives a power cut, at an fsync per record.
+        max_pages: Cap the file's size, in database pages (tests; a quota). A write past it
+            fails with a :class:`~prism_async.errors.JournalError` (database or disk is full).
     """
 
     def __init__(
-        self, path: str | PathLike[str], *, synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
+        self,
+        path: str | PathLike[str],
+        *,
+        synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
+        max_pages: int | None = None,
     ) -> None:
         self.path = Path(path)
         self._synchronous = synchronous
+        self._max_pages = max_pages
         self._conn: sqlite3.Connection | None = None
+        self._file_lock: JournalLock | None = None
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -109,40 +156,153 @@ class SQLiteJournal:
         await self.aclose()
 
     async def open(self) -> None:
-        """Open (and if needed create) the database."""
+        """Lock the journal for this run, then open (and if needed create) the database.
+
+        Raises:
+            JournalLockedError: Another live run holds the journal.
+            JournalError: It cannot be used (see the module's notes); the message is one
+                line naming the file.
+        """
         if self._conn is None:
-            self._conn = await anyio.to_thread.run_sync(self._connect)
+            self._conn = await anyio.to_thread.run_sync(self._open)
+
+    def _fail(self, reason: str, cause: BaseException | None = None) -> NoReturn:
+        raise JournalError(_oneline(f"journal {self.path}: {reason}")) from cause
+
+    def _open(self) -> sqlite3.Connection:
+        self._check_path()  # before the lock file is made beside it
+        lock = JournalLock(self.path)
+        lock.acquire()
+        try:
+            conn = self._connect()
+        except BaseException:
+            lock.release()
+            raise
+        self._file_lock = lock
+        return conn
+
+    def _check_path(self) -> None:
+        """Refusals that need only ``stat`` (no descriptor on a file SQLite may hold)."""
+        path, folder = self.path, self.path.parent
+        if path.is_dir():
+            self._fail("is a directory, not a journal file")
+        if not folder.is_dir():
+            self._fail(f"its folder {folder} does not exist")
+        if path.exists() and not os.access(path, os.R_OK | os.W_OK):
+            self._fail("the file is read-only (a journal must be writable)")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            self._fail(
+                f"its folder {folder} is read-only (SQLite must create {path.name}-wal"
+                f" and {path.name}-shm beside it)"
+            )
 
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, check_same_thread=False, timeout=30.0)
+        path = self.path
         try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute(f"PRAGMA synchronous={self._synchronous}")
-            with conn:
-                conn.executescript(_SCHEMA)
-                conn.execute(
-                    "INSERT OR IGNORE INTO meta (name, value) VALUES ('schema', ?)",
-                    (SCHEMA_VERSION,),
-                )
-            (version,) = conn.execute("SELECT value FROM meta WHERE name='schema'").fetchone()
-            if version != SCHEMA_VERSION:
-                raise ValueError(f"{self.path} is a journal of schema {version}, not 1")
+            size: int | None = path.stat().st_size
+        except FileNotFoundError:
+            size = None
+        except OSError as exc:
+            self._fail(f"cannot read ({_reason(exc)})", exc)
+        if size == 0:
+            self._fail(
+                "the file is empty (0 bytes), so it may have been truncated: resuming from it"
+                " would send every item again; to start a new journal, delete it"
+            )
+        if size is None:
+            self._create()
+        try:
+            conn = sqlite3.connect(path, check_same_thread=False, timeout=30.0)
+        except sqlite3.Error as exc:
+            self._fail(_open_reason(exc), exc)
+        try:
+            self._prepare(conn)
         except BaseException:
             conn.close()
             raise
         return conn
 
+    def _create(self) -> None:
+        """A new journal, built beside the path and renamed into place."""
+        path = self.path
+        new = path.with_name(path.name + ".new")
+        try:
+            # Under the lock nobody else uses these: leftovers of a killed creation, or
+            # the WAL of a deleted journal (SQLite would replay it into the new file).
+            for leftover in (new, _sidecar(new, "-journal"), _sidecar(path, "-wal")):
+                leftover.unlink(missing_ok=True)
+            _sidecar(path, "-shm").unlink(missing_ok=True)
+            conn = sqlite3.connect(new)
+            try:
+                conn.execute("PRAGMA synchronous=FULL")
+                with conn:
+                    conn.executescript(_SCHEMA)
+                    conn.execute(
+                        "INSERT INTO meta (name, value) VALUES ('schema', ?)", (SCHEMA_VERSION,)
+                    )
+            finally:
+                conn.close()
+            os.replace(new, path)
+            _fsync_folder(path.parent)
+        except (sqlite3.Error, OSError) as exc:
+            self._fail(f"cannot create a new journal ({_reason(exc)})", exc)
+
+    def _prepare(self, conn: sqlite3.Connection) -> None:
+        """Check an opened database is a sound, writable journal of this schema."""
+        try:
+            if self._max_pages is not None:
+                conn.execute(f"PRAGMA max_page_count = {int(self._max_pages)}")
+            tables = {
+                name
+                for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            }
+            if tables and "meta" not in tables:
+                self._fail("not a prism-async journal (a SQLite database without its meta table)")
+            if tables:
+                row = conn.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()
+                if row is None or row[0] != SCHEMA_VERSION:
+                    version = "unknown" if row is None else row[0]
+                    self._fail(
+                        f"a journal of schema version {version}; this prism-async reads"
+                        f" version {SCHEMA_VERSION} (open it with the version that wrote it)"
+                    )
+            (check,) = conn.execute("PRAGMA quick_check(1)").fetchone()
+            if check != "ok":
+                self._fail(f"corrupt ({check})")
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA synchronous={self._synchronous}")
+            with conn:  # a write now: a read-only or full database fails before any create
+                conn.executescript(_SCHEMA)  # an empty database (no table yet) becomes one
+                conn.execute(
+                    "INSERT OR IGNORE INTO meta (name, value) VALUES ('schema', ?)",
+                    (SCHEMA_VERSION,),
+                )
+                conn.execute(
+                    "INSERT INTO meta (name, value) VALUES ('opened', ?)"
+                    " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                    (f"{_now()} by pid {os.getpid()} on host {socket.gethostname()}",),
+                )
+        except (sqlite3.Error, OSError) as exc:
+            self._fail(_open_reason(exc), exc)
+
     async def aclose(self) -> None:
-        """Close the database (every record is already committed)."""
+        """Close the database (every record is already committed) and release the lock."""
         if self._conn is not None:
             conn, self._conn = self._conn, None
-            await anyio.to_thread.run_sync(self._locked, conn.close)
+            lock, self._file_lock = self._file_lock, None
+            try:
+                await anyio.to_thread.run_sync(self._locked, conn.close)
+            except sqlite3.Error as exc:
+                self._fail(f"cannot close ({_reason(exc)})", exc)
+            finally:
+                if lock is not None:
+                    lock.release()
 
     def _locked(self, call: Callable[[], T]) -> T:
         with self._lock:
             return call()
 
-    async def _run(self, call: Callable[[sqlite3.Connection], T]) -> T:
+    async def _run(self, call: Callable[[sqlite3.Connection], T], *, read: bool = False) -> T:
         conn = self._conn
         if conn is None:
             raise RuntimeError("the journal is not open: use 'async with' (or await open())")
@@ -151,11 +311,34 @@ class SQLiteJournal:
             with conn:  # commits, or rolls back on error
                 return call(conn)
 
-        return await anyio.to_thread.run_sync(self._locked, in_transaction)
+        try:
+            return await anyio.to_thread.run_sync(self._locked, in_transaction)
+        except (sqlite3.Error, OSError) as exc:
+            self._fail(f"cannot {'read' if read else 'write'} ({_reason(exc)})", exc)
+        except ValueError as exc:  # a row this version cannot read (bad JSON, unknown state)
+            if not read:
+                raise
+            self._fail(f"cannot read ({_reason(exc)})", exc)
 
     async def lookup(self, key: str) -> JournalEntry | None:
         """The item's entry, or None."""
-        return await self._run(lambda conn: _lookup(conn, key))
+        return await self._run(lambda conn: _lookup(conn, key), read=True)
+
+    async def uncertain(self) -> list[JournalEntry]:
+        """The items left uncertain (the create's outcome unknown), oldest first: the
+        ones to check with the provider before :meth:`forget` lets a run send them again."""
+
+        def read(conn: sqlite3.Connection) -> list[JournalEntry]:
+            keys = [
+                key
+                for (key,) in conn.execute(
+                    "SELECT key FROM items WHERE state = ? ORDER BY updated_at, key",
+                    (ItemState.UNCERTAIN.value,),
+                )
+            ]
+            return [entry for key in keys if (entry := _lookup(conn, key)) is not None]
+
+        return await self._run(read, read=True)
 
     async def record_submitting(
         self, *, key: str, provider: str, fingerprint: str, idempotency_key: str
@@ -185,8 +368,13 @@ class SQLiteJournal:
         await self._update(key, ItemState.SUBMITTED, handles=text)
 
     async def record_refused(self, key: str, error: str) -> None:
-        """Note a create the API refused."""
+        """Note a create the API definitively refused: a later run uses a new key."""
         await self._update(key, ItemState.REFUSED, error=error)
+
+    async def record_unsent(self, key: str, error: str) -> None:
+        """Note a claimed create that was never sent: a later run sends it again with the
+        same idempotency key."""
+        await self._update(key, ItemState.UNSENT, error=error)
 
     async def record_uncertain(self, key: str, error: str) -> None:
         """Note a create whose outcome is unknown."""
@@ -279,3 +467,39 @@ def _lookup(conn: sqlite3.Connection, key: str) -> JournalEntry | None:
         downloads=downloads,
         error=error,
     )
+
+
+def _oneline(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__
+
+
+def _open_reason(exc: BaseException) -> str:
+    reason = _reason(exc)
+    text = reason.lower()
+    if "not a database" in text:
+        return f"not a SQLite database ({reason})"
+    if "malformed" in text or "corrupt" in text:
+        return f"corrupt ({reason})"
+    if "readonly" in text or "read-only" in text:
+        return f"read-only ({reason})"
+    return f"cannot open ({reason})"
+
+
+def _sidecar(path: Path, suffix: str) -> Path:
+    return path.with_name(path.name + suffix)
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (POSIX; a no-op where folders cannot be opened)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
