@@ -3,9 +3,13 @@ note each result, download. The engine's fan-out runs :meth:`ItemRunner.work` pe
 
 from __future__ import annotations
 
+import logging
+import shlex
+import sys
 import uuid
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
+from pathlib import Path
 from typing import cast
 
 import anyio
@@ -23,20 +27,28 @@ from prism_async._batch_types import (
 from prism_async.client import Client
 from prism_async.downloads import DownloadedFile, Downloader
 from prism_async.engine import Slot
-from prism_async.engine._fanout import BEFORE_SEND, Emit
+from prism_async.engine._fanout import Emit
 from prism_async.errors import (
-    APIStatusError,
     ConnectError,
+    JournalError,
     PrismAsyncError,
     RequestValidationError,
-    ServerError,
+    SubmissionOutcomeUnknown,
 )
-from prism_async.http import HttpRequest, RetryMode
-from prism_async.journal import ItemState, Journal, JournalEntry, fingerprint, result_from_dict
+from prism_async.journal import (
+    ItemState,
+    Journal,
+    JournalEntry,
+    fingerprint,
+    result_from_dict,
+    save_unrecorded,
+)
 from prism_async.provider import VideoProvider
 from prism_async.results import GenerationResult, JobHandle, JobOutcome, JobStatus
 
 __all__ = ["Item", "ItemRunner"]
+
+log = logging.getLogger("prism_async.batch")
 
 
 @attrs.frozen
@@ -48,33 +60,22 @@ class Item:
     request: object
 
 
-def _is_create(request: object) -> bool:
-    """Whether a request of a submit flow is the paid create itself: one sent with an
-    idempotency key, or retried only where refused, or labelled as a submit."""
-    if not isinstance(request, HttpRequest):
-        return True
-    return (
-        request.retry is RetryMode.REFUSED_ONLY
-        or request.header("Idempotency-Key") is not None
-        or request.kind in ("submit", "extend")
-    )
-
-
-def _outcome_unknown(exc: BaseException) -> bool:
-    """Whether a failed create may still have created (and charged for) a job."""
-    if isinstance(exc, (ConnectError, RequestValidationError, _KeyTaken)):
-        return False  # nothing was sent, or nothing would have been
-    if isinstance(exc, APIStatusError):
-        return isinstance(exc, ServerError)  # an answered 4xx refused it; a 5xx may not have
-    return True  # a timeout or a lost connection after sending, an unreadable answer...
-
-
 class _KeyTaken(PrismAsyncError):
     """The journal already holds this key in a state that forbids a create."""
 
 
+class _Halted(PrismAsyncError):
+    """No create starts once the journal has failed to write (fail closed)."""
+
+
 class ItemRunner:
-    """What one item does; :meth:`work` is the fan-out's work function."""
+    """What one item does; :meth:`work` is the fan-out's work function.
+
+    Fail closed: once a journal write fails, no create starts again (``halted`` says why);
+    the jobs already created are still waited on, and the handles of any create whose
+    answer could not be journaled are written to stderr and to a file beside the journal
+    (:func:`~prism_async.journal.save_unrecorded`), so a paid job is never lost.
+    """
 
     def __init__(
         self,
@@ -91,6 +92,8 @@ class ItemRunner:
         self._on_event = on_event
         self.timeout = timeout
         self._active: set[str] = set()
+        #: Why the journal failed, once it has: no create starts after that.
+        self.halted: str | None = None
 
     def _event(self, event: BatchEvent) -> None:
         if self._on_event is not None:
@@ -119,10 +122,14 @@ class ItemRunner:
         try:
             provider = self.client.provider(item.provider or None)
             digest = fingerprint(provider.name, item.request)
+            entry = await self.journal.lookup(item.key) if self.journal is not None else None
+        except JournalError as exc:
+            self._halt(exc)
+            await self._finish(emit, attrs.evolve(fail, error=exc))
+            return
         except Exception as exc:
             await self._finish(emit, attrs.evolve(fail, error=exc))
             return
-        entry = await self.journal.lookup(item.key) if self.journal is not None else None
         idempotency_key = uuid.uuid4().hex
         if entry is not None:
             if entry.fingerprint != digest or entry.provider != provider.name:
@@ -138,14 +145,15 @@ class ItemRunner:
             if entry.state is ItemState.UNCERTAIN:
                 await self._finish(emit, _uncertain(fail, entry.error, resumed=True))
                 return
-            if entry.state is ItemState.SUBMITTING:
-                if not provider.idempotent_submits:
-                    reason = "the run that sent it stopped before the answer was recorded"
-                    if self.journal is not None:
-                        await self.journal.record_uncertain(item.key, reason)
-                    await self._finish(emit, _uncertain(fail, reason, resumed=True))
-                    return
-                idempotency_key = entry.idempotency_key  # replayed: the API deduplicates it
+            if entry.state is ItemState.SUBMITTING and not provider.idempotent_submits:
+                reason = "the run that sent it stopped before the answer was recorded"
+                await self._write(lambda j: j.record_uncertain(item.key, reason))
+                await self._finish(emit, _uncertain(fail, reason, resumed=True))
+                return
+            if entry.state in (ItemState.SUBMITTING, ItemState.UNSENT):
+                # Replayed (the API deduplicates the key), or never sent: the same key
+                # until the API has definitively answered; a new one only after a refusal.
+                idempotency_key = entry.idempotency_key
         handles = await self._submit(item, provider, digest, idempotency_key, slot, emit)
         if handles is not None:
             await self._follow(item, handles, slot, emit, entry=entry)
@@ -159,14 +167,23 @@ class ItemRunner:
         slot: Slot,
         emit: Emit[BatchOutcome],
     ) -> tuple[JobHandle, ...] | None:
-        """One create, noted in the journal just before its bytes go out and after."""
+        """One create, noted in the journal as its bytes are about to leave, and after."""
+        if self.halted is not None:
+            error = _Halted(f"not sent: {self.halted}", provider=provider.name)
+            await self._finish(
+                emit, BatchOutcome(key=item.key, provider=item.provider, error=error)
+            )
+            return None
         if not await slot.acquire():
             self._event(ItemDropped(key=item.key, provider=item.provider))
             return None
         journal = self.journal
         noted = False
 
-        async def claim() -> None:
+        async def before_create() -> None:
+            nonlocal noted
+            if self.halted is not None:  # another item's journal write failed meanwhile
+                raise _Halted(f"not sent: {self.halted}")
             if journal is not None and not await journal.record_submitting(
                 key=item.key,
                 provider=provider.name,
@@ -174,29 +191,22 @@ class ItemRunner:
                 idempotency_key=idempotency_key,
             ):
                 raise _KeyTaken(f"{item.key!r} is already submitted by another run")
+            noted = True
 
-        async def note(_provider: object, request: object) -> None:
-            nonlocal noted
-            if not noted and _is_create(request):  # uploads and lookups before it cost nothing
-                await claim()
-                noted = True
-
-        token = BEFORE_SEND.set(note)
         try:
             handles = await self.client.submit(
-                item.request, provider=provider.name, idempotency_key=idempotency_key
+                item.request,
+                provider=provider.name,
+                idempotency_key=idempotency_key,
+                before_create=before_create,
             )
         except Exception as exc:
             await self._refused(item, provider, exc, noted, emit)
             slot.release()  # after the outcome: with fail-fast, no queued item may take it
             return None
-        finally:
-            BEFORE_SEND.reset(token)
         with anyio.CancelScope(shield=True):  # the jobs are paid for: never lose their ids
-            if journal is not None:
-                if not noted:  # pragma: no cover - a create this module did not recognize
-                    await claim()
-                await journal.record_submitted(item.key, handles)
+            if not await self._write(lambda j: j.record_submitted(item.key, handles)):
+                self._save_unrecorded(item, provider, handles)
         return handles
 
     async def _refused(
@@ -208,20 +218,57 @@ class ItemRunner:
         emit: Emit[BatchOutcome],
     ) -> None:
         fail = BatchOutcome(key=item.key, provider=item.provider, error=exc)
-        journal = self.journal
-        if not noted:  # it failed before the create went out: nothing can be charged
-            await self._finish(emit, fail)
-        elif not _outcome_unknown(exc):
-            if journal is not None:
-                await journal.record_refused(item.key, str(exc))
-            await self._finish(emit, fail)
-        elif provider.idempotent_submits:
-            # Left noted as being submitted: the next run replays it with the same key.
-            await self._finish(emit, fail)
-        else:
-            if journal is not None:
-                await journal.record_uncertain(item.key, str(exc))
-            await self._finish(emit, attrs.evolve(fail, uncertain=True))
+        if isinstance(exc, JournalError):
+            self._halt(exc)  # the create was not sent: its note could not be written
+        elif isinstance(exc, SubmissionOutcomeUnknown):
+            if provider.idempotent_submits:
+                # Left noted as being submitted, with its key: the next run replays it.
+                await self._finish(emit, fail)
+                return
+            await self._write(lambda j: j.record_uncertain(item.key, str(exc)))
+            fail = attrs.evolve(fail, uncertain=True)
+        elif noted and isinstance(exc, ConnectError):
+            # Never sent after all: free to send again, with the same key.
+            await self._write(lambda j: j.record_unsent(item.key, str(exc)))
+        elif noted:  # a definitive refusal: nothing charged; a later run uses a new key
+            await self._write(lambda j: j.record_refused(item.key, str(exc)))
+        await self._finish(emit, fail)
+
+    async def _write(self, record: Callable[[Journal], Awaitable[None]]) -> bool:
+        """One journal write; a failure halts new creates instead of ending the batch."""
+        if self.journal is None:
+            return True
+        try:
+            await record(self.journal)
+        except JournalError as exc:
+            self._halt(exc)
+            return False
+        return True
+
+    async def _record_result(self, key: str, handle: JobHandle, result: GenerationResult) -> None:
+        await self._write(lambda j: j.record_result(key, handle, result))
+
+    def _halt(self, exc: JournalError) -> None:
+        if self.halted is None:
+            self.halted = exc.message
+            log.error("%s: no new create starts; jobs already created are still awaited", exc)
+
+    def _save_unrecorded(
+        self, item: Item, provider: VideoProvider, handles: tuple[JobHandle, ...]
+    ) -> None:
+        """Write paid job handles that the journal could not take where they cannot be lost."""
+        texts = [str(h) for h in handles]
+        path = getattr(self.journal, "path", None)
+        saved = None
+        if isinstance(path, Path):
+            saved = save_unrecorded(path, item.key, provider.name, texts, self.halted or "")
+        where = f" (also in {shlex.quote(str(saved))})" if saved is not None else ""
+        print(
+            f"prism-async: paid job(s) of item {shlex.quote(item.key)} not journaled{where}: "
+            + " ".join(shlex.quote(t) for t in texts),
+            file=sys.stderr,
+            flush=True,
+        )
 
     async def _follow(
         self,
@@ -258,9 +305,8 @@ class ItemRunner:
                     error = job.error or PrismAsyncError("the wait ended without a result")
                     await self._finish(emit, attrs.evolve(base, handle=job.handle, error=error))
                 else:
-                    if self.journal is not None:
-                        with anyio.CancelScope(shield=True):
-                            await self.journal.record_result(item.key, job.handle, job.result)
+                    with anyio.CancelScope(shield=True):
+                        await self._record_result(item.key, job.handle, job.result)
                     if remaining == 0 and job.result.status is JobStatus.SUCCEEDED:
                         slot.release()  # the plan's slot is free while the outputs download
                     await self._done(base, job.handle, job.result, entry, emit)
@@ -292,8 +338,10 @@ class ItemRunner:
     ) -> None:
         self._event(OutputDownloaded(key=key, file=file))
         known = entry is not None and (str(handle), file.index) in entry.downloads
-        if self.journal is not None and not known:
-            await self.journal.record_download(key, handle, file.index, file.path, file.size)
+        if not known:
+            await self._write(
+                lambda j: j.record_download(key, handle, file.index, file.path, file.size)
+            )
 
 
 def _uncertain(fail: BatchOutcome, reason: str | None, *, resumed: bool) -> BatchOutcome:

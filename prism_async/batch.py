@@ -22,8 +22,19 @@ and left for the user, never paid for twice.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+)
+from contextlib import aclosing
 from os import PathLike
+from pathlib import Path
+from typing import cast
 
 from prism_async._batch_types import (
     BatchEvent,
@@ -37,8 +48,9 @@ from prism_async._batch_types import (
 )
 from prism_async._batch_work import Item, ItemRunner
 from prism_async.client import Client
-from prism_async.downloads import Downloader
+from prism_async.downloads import Downloader, check_writable_dir
 from prism_async.engine import FanOutPlan
+from prism_async.errors import JournalError
 from prism_async.journal import Journal
 from prism_async.provider import VideoProvider
 
@@ -97,7 +109,13 @@ def run_batch(
         download_concurrency: Downloads in flight at once.
 
     Raises:
-        Exception: An error of the journal, the input or a download folder ends the batch.
+        RequestValidationError: ``download_dir`` cannot be written (checked before the
+            first create).
+        JournalError: The journal failed to write. No create starts after that; the jobs
+            already created are still awaited and reported, then this is raised. The
+            handles of a create the journal could not take are on stderr and in
+            ``<journal>.unrecorded.jsonl``.
+        Exception: An error of the input ends the batch.
     """
     runner = ItemRunner(
         client,
@@ -109,16 +127,43 @@ def run_batch(
         timeout=timeout,
     )
     limits = {name: _jobs_in_flight(p, concurrency) for name, p in client.providers.items()}
+
+    def stops(outcome: BatchOutcome) -> bool:
+        # A journal that cannot write stops the queue at once (fail closed).
+        return runner.halted is not None or (fail_fast and not outcome.ok)
+
     plan: FanOutPlan[Item, BatchOutcome] = FanOutPlan(
         work=runner.work,
         group=lambda item: item.provider,
         limits=limits,
         default_limit=1,
         lookahead=max(1, lookahead),
-        fail_fast=(lambda outcome: not outcome.ok) if fail_fast else None,
+        fail_fast=stops,
     )
     default = next(iter(client.providers)) if len(client.providers) == 1 else ""
-    return client.engine.fan_out(_numbered(items, default), plan)
+    return _checked(client, runner, plan, _numbered(items, default), download_dir)
+
+
+async def _checked(
+    client: Client,
+    runner: ItemRunner,
+    plan: FanOutPlan[Item, BatchOutcome],
+    items: Iterator[Item] | AsyncIterator[Item],
+    download_dir: str | PathLike[str] | None,
+) -> AsyncIterator[BatchOutcome]:
+    """The fan-out, after the checks that must come before the first create, and with
+    the journal's failure raised once every job already created has been awaited."""
+    if download_dir is not None:
+        await check_writable_dir(Path(download_dir), field="download_dir")
+    outcomes = client.engine.fan_out(items, plan)
+    async with aclosing(cast("AsyncGenerator[BatchOutcome, None]", outcomes)):
+        async for outcome in outcomes:
+            yield outcome
+    if runner.halted is not None:
+        raise JournalError(
+            f"{runner.halted}; no create was started after that, and the jobs already "
+            "created were awaited"
+        )
 
 
 def _jobs_in_flight(provider: VideoProvider, concurrency: int | Mapping[str, int] | None) -> int:

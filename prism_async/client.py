@@ -12,7 +12,7 @@ from typing import TypeVar
 from prism_async import registry
 from prism_async.clock import Clock
 from prism_async.downloads import Downloader
-from prism_async.engine import Engine, EngineConfig
+from prism_async.engine import BeforeCreate, Engine, EngineConfig
 from prism_async.errors import GenerationFailed, RequestValidationError
 from prism_async.http import Flow
 from prism_async.provider import VideoProvider
@@ -105,7 +105,12 @@ class Client:
             ) from None
 
     async def submit(
-        self, request: object, *, provider: str | None = None, idempotency_key: str | None = None
+        self,
+        request: object,
+        *,
+        provider: str | None = None,
+        idempotency_key: str | None = None,
+        before_create: BeforeCreate | None = None,
     ) -> tuple[JobHandle, ...]:
         """Submit one request (one paid create): a handle per job it started.
 
@@ -114,10 +119,22 @@ class Client:
             provider: The provider's name; may be left out when the client has one.
             idempotency_key: One key per logical submission, to reuse when submitting the
                 same thing again after a crash (honoured where the API supports it).
+            before_create: Awaited once, just before the paid create's bytes leave (a
+                connection is in hand): the place to note "about to create" durably. If it
+                raises, nothing is sent.
+
+        Raises:
+            SubmissionOutcomeUnknown: The create may have reached the API and no
+                definitive answer came back: a job may exist and be charged for. Do not
+                submit it again blindly: check with the provider, or (where the provider
+                honours idempotency keys) submit again with ``exc.idempotency_key``.
+            ConnectError: Nothing was sent; submitting again is safe.
         """
         chosen = self.provider(provider)
         key = idempotency_key or uuid.uuid4().hex
-        return await self.engine.submit(chosen, request, idempotency_key=key)
+        return await self.engine.submit(
+            chosen, request, idempotency_key=key, before_create=before_create
+        )
 
     async def get(self, job: Job) -> GenerationResult:
         """The job's current state."""
@@ -166,14 +183,17 @@ class Client:
         """Drive one of a provider's own flows (model lists, templates...)."""
         return await self.engine.run(self.provider(provider), flow)
 
-    async def download(self, result: GenerationResult, directory: Path | str) -> tuple[Path, ...]:
+    async def download(
+        self, result: GenerationResult, directory: Path | str, *, timeout: float | None = None
+    ) -> tuple[Path, ...]:
         """Download a succeeded result's outputs into ``directory``; the paths.
 
         Streamed through a temporary file, checked, renamed into place; a file already
         there is kept; an expired presigned URL is replaced by a fresh status fetch (see
-        :class:`~prism_async.downloads.Downloader`, which batches use too).
+        :class:`~prism_async.downloads.Downloader`, which batches use too). ``timeout``
+        bounds each output's download, retries included (TransportTimeout).
         """
-        files = await Downloader(self, directory).fetch(result)
+        files = await Downloader(self, directory, timeout=timeout).fetch(result)
         return tuple(f.path for f in files)
 
     @staticmethod

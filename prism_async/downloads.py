@@ -25,15 +25,17 @@ from prism_async.errors import (
     PrismAsyncError,
     ProviderResponseError,
     RateLimitedError,
+    RequestValidationError,
     ServerError,
     TransportError,
+    TransportTimeout,
 )
 from prism_async.results import GenerationResult, JobStatus, Output
 
 if TYPE_CHECKING:
     from prism_async.client import Client
 
-__all__ = ["DownloadedFile", "Downloader", "looks_like_media"]
+__all__ = ["DownloadedFile", "Downloader", "check_writable_dir", "looks_like_media"]
 
 # Statuses a presigned URL answers once it has expired or been revoked.
 _STALE_URL = frozenset({401, 403, 404, 410})
@@ -76,6 +78,8 @@ class Downloader:
         concurrency: Downloads in flight at once.
         attempts: Tries of one file, the first included.
         backoff: Seconds before the first retry, doubling each time (engine clock).
+        timeout: Seconds one output may take, every attempt included (None: bounded only
+            by the transport's timeouts). A stalled download ends then, not minutes later.
     """
 
     def __init__(
@@ -86,8 +90,10 @@ class Downloader:
         concurrency: int = 4,
         attempts: int = 4,
         backoff: float = 0.5,
+        timeout: float | None = None,
     ) -> None:
         self.client = client
+        self.timeout = timeout
         self.directory = Path(directory)
         self.attempts = max(1, attempts)
         self.backoff = backoff
@@ -126,10 +132,21 @@ class Downloader:
                 self.skipped += 1
                 files.append(DownloadedFile(index=index, path=path, size=size, skipped=True))
                 continue
-            size = await self._download(result, index, path)
+            size = await self._download_within(result, index, path)
             self.downloaded += 1
             files.append(DownloadedFile(index=index, path=path, size=size))
         return tuple(files)
+
+    async def _download_within(self, result: GenerationResult, index: int, path: Path) -> int:
+        if self.timeout is None:
+            return await self._download(result, index, path)
+        with anyio.move_on_after(self.timeout):
+            return await self._download(result, index, path)
+        raise TransportTimeout(
+            f"download of output {index} did not finish within {self.timeout:g} s",
+            provider=result.provider,
+            job_id=result.id,
+        )
 
     async def _download(self, result: GenerationResult, index: int, path: Path) -> int:
         clock = self.client.engine.clock
@@ -178,6 +195,29 @@ class Downloader:
         finally:
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(_remove, temporary)
+
+
+async def check_writable_dir(directory: Path, *, field: str) -> None:
+    """Make ``directory`` if needed and prove a file can be written there, before anything
+    is paid for (not after three paid jobs).
+
+    Raises:
+        RequestValidationError: It cannot be made or written, naming ``field``.
+    """
+    try:
+        await anyio.to_thread.run_sync(_probe_dir, directory)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise RequestValidationError(
+            field, f"{directory} is not a folder that can be written ({reason})"
+        ) from None
+
+
+def _probe_dir(directory: Path) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    probe = directory / f".prism-async-probe-{os.getpid()}"
+    probe.write_bytes(b"")
+    probe.unlink()
 
 
 def _expiring(output: Output, now: datetime) -> bool:

@@ -6,6 +6,21 @@ onto :mod:`prism_async.errors`, and retries an exchange only where its
 :class:`~prism_async.http.RetryMode` allows (never a blind retry of a paid create).
 Retries use stamina (exponential backoff with jitter, bounded attempts); ``Retry-After``
 is honoured through stamina's backoff hook, in seconds or HTTP-date form, capped.
+
+Whether a request left is known, not guessed. aiohttp's tracing marks the two moments
+that matter: a connection is in hand (``on_connection_create_end`` or
+``on_connection_reuseconn``: the caller's ``before_send`` hook runs there, so a journal
+notes a create when its bytes are about to leave, never while it waits for a pooled
+connection), and the request's headers were written (``on_request_headers_sent``). A
+failure before the second moment is a :class:`~prism_async.errors.ConnectError`: nothing
+was sent. After it, the API may have received the request. For a paid create
+(``HttpRequest.charges``), once any attempt may have been received, a failure with no
+answer is :class:`~prism_async.errors.SubmissionOutcomeUnknown`, whatever the last
+attempt's error was.
+
+API requests never follow redirects: a 3xx is a :class:`~prism_async.errors.RedirectError`
+naming its target, so a credential never reaches another origin and a create body is
+never sent again elsewhere. Downloads follow redirects; they carry no credential.
 """
 
 from __future__ import annotations
@@ -15,7 +30,7 @@ import contextlib
 import json
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Protocol
@@ -27,6 +42,8 @@ import stamina
 from prism_async._retry_after import parse_retry_after
 from prism_async.errors import (
     ConnectError,
+    RedirectError,
+    SubmissionOutcomeUnknown,
     TransportError,
     TransportTimeout,
     status_error_class,
@@ -34,20 +51,30 @@ from prism_async.errors import (
 from prism_async.http import FileBody, FilePart, HttpRequest, HttpResponse, Multipart, RetryMode
 from prism_async.secrets import Secret
 
-__all__ = ["AiohttpTransport", "Transport", "TransportConfig"]
+__all__ = ["AiohttpTransport", "BeforeSend", "Transport", "TransportConfig"]
 
 log = logging.getLogger("prism_async.transport")
 
 _SAFE_RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+#: Awaited when a connection is in hand and the request's bytes are about to leave (once
+#: per attempt). It may raise to stop the request: nothing is sent then.
+BeforeSend = Callable[[], Awaitable[None]]
 
 
 class Transport(Protocol):
     """What the engine needs to move bytes. Swap it in tests or for another HTTP stack."""
 
-    async def send(self, request: HttpRequest) -> HttpResponse:
+    async def send(
+        self, request: HttpRequest, *, before_send: BeforeSend | None = None
+    ) -> HttpResponse:
         """Carry out one exchange (with the retries its RetryMode allows).
 
-        Returns the response whatever its status; raises only when no response came.
+        Returns the response whatever its status (but a redirect); raises only when no
+        response came: :class:`ConnectError` when nothing was sent,
+        :class:`SubmissionOutcomeUnknown` when a paid create may have been received.
+        ``before_send`` is awaited just before the request's bytes leave.
         """
         ...
 
@@ -102,6 +129,41 @@ class _RetryableFailure(Exception):
         self.error = error
 
 
+@attrs.define
+class _Attempt:
+    """One try of an exchange, as aiohttp's tracing reports it (``trace_request_ctx``)."""
+
+    before_send: BeforeSend | None = None
+    #: The request's headers were written: the API may have received it.
+    sent: bool = False
+    #: What ``before_send`` raised: re-raised as is, never mapped to a transport error.
+    refused: BaseException | None = None
+
+
+async def _connection_ready(_session: aiohttp.ClientSession, context: Any, _params: object) -> None:
+    attempt = context.trace_request_ctx
+    if isinstance(attempt, _Attempt) and attempt.before_send is not None:
+        try:
+            await attempt.before_send()
+        except BaseException as exc:
+            attempt.refused = exc
+            raise
+
+
+async def _headers_sent(_session: aiohttp.ClientSession, context: Any, _params: object) -> None:
+    attempt = context.trace_request_ctx
+    if isinstance(attempt, _Attempt):
+        attempt.sent = True
+
+
+def _tracing() -> aiohttp.TraceConfig:
+    trace = aiohttp.TraceConfig()
+    trace.on_connection_create_end.append(_connection_ready)
+    trace.on_connection_reuseconn.append(_connection_ready)
+    trace.on_request_headers_sent.append(_headers_sent)
+    return trace
+
+
 class AiohttpTransport:
     """The aiohttp transport. Use as an async context, inside the running event loop.
 
@@ -142,6 +204,7 @@ class AiohttpTransport:
             headers={"User-Agent": cfg.user_agent},
             json_serialize=_compact_json,
             raise_for_status=False,
+            trace_configs=[_tracing()],
         )
 
     async def aclose(self) -> None:
@@ -158,9 +221,12 @@ class AiohttpTransport:
             return 0
         return len(getattr(self._session.connector, "_acquired", ()))
 
-    async def send(self, request: HttpRequest) -> HttpResponse:
+    async def send(
+        self, request: HttpRequest, *, before_send: BeforeSend | None = None
+    ) -> HttpResponse:
         """Carry out one exchange, retrying only what its RetryMode allows."""
         cfg = self.config
+        attempts: list[_Attempt] = []
         try:
             async for attempt in stamina.retry_context(
                 on=self._backoff_hook,
@@ -171,12 +237,23 @@ class AiohttpTransport:
                 wait_jitter=cfg.wait_jitter,
             ):
                 with attempt:
-                    return await self._attempt(request)
+                    attempts.append(_Attempt(before_send=before_send))
+                    return await self._attempt(request, attempts[-1])
         except _RetryableStatus as exc:
             return exc.response
         except _RetryableFailure as exc:
-            raise exc.error from exc.error.__cause__
-        raise AssertionError("unreachable")  # pragma: no cover
+            error = exc.error
+        except TransportError as exc:
+            error = exc
+        if request.charges and any(a.sent for a in attempts):
+            raise SubmissionOutcomeUnknown(
+                "the create may have reached the API, and no answer came back: a job may "
+                "exist and be charged for",
+                request=f"{request.method} {_strip_query(request.url)}",
+                idempotency_key=_text(request.header("Idempotency-Key")),
+                cause=error,
+            ) from error
+        raise error from error.__cause__
 
     def _backoff_hook(self, exc: Exception) -> bool | float:
         if isinstance(exc, _RetryableStatus):
@@ -187,9 +264,9 @@ class AiohttpTransport:
             return exc.retry_after
         return isinstance(exc, _RetryableFailure)
 
-    async def _attempt(self, request: HttpRequest) -> HttpResponse:
+    async def _attempt(self, request: HttpRequest, attempt: _Attempt) -> HttpResponse:
         try:
-            response = await self._exchange(request)
+            response = await self._exchange(request, attempt)
         except ConnectError as exc:
             raise _RetryableFailure(exc) from exc  # nothing was sent: always safe
         except TransportError as exc:
@@ -210,17 +287,23 @@ class AiohttpTransport:
             return response.status in _SAFE_RETRY_STATUSES
         return response.status in request.refused_statuses
 
-    async def _exchange(self, request: HttpRequest) -> HttpResponse:
+    async def _exchange(self, request: HttpRequest, attempt: _Attempt) -> HttpResponse:
         session = self._require_session()
         headers = {k: v.reveal() if isinstance(v, Secret) else v for k, v in request.headers}
-        options: dict[str, Any] = {"params": list(request.params) or None, "headers": headers}
+        options: dict[str, Any] = {
+            "params": list(request.params) or None,
+            "headers": headers,
+            "allow_redirects": False,
+            "trace_request_ctx": attempt,
+        }
         if request.timeout is not None:
             options["timeout"] = aiohttp.ClientTimeout(
                 total=request.timeout, connect=self.config.connect_timeout
             )
         if isinstance(request.body, FileBody):
             headers.setdefault("Content-Type", request.body.content_type)
-        log.debug("%s %s (%s)", request.method, request.url.split("?", 1)[0], request.kind)
+        log.debug("%s %s (%s)", request.method, _strip_query(request.url), request.kind)
+        where = f"{request.method} {_host(request.url)}"
         async with self._body(request) as data:
             try:
                 self.requests_sent += 1
@@ -229,6 +312,8 @@ class AiohttpTransport:
                 elif request.json is not None:
                     options["json"] = request.json
                 async with session.request(request.method, request.url, **options) as resp:
+                    if resp.status in _REDIRECTS:
+                        raise _redirect(request, resp.status, resp.headers.get("Location"))
                     body = await self._read_capped(resp)
                     return HttpResponse(
                         status=resp.status,
@@ -236,16 +321,10 @@ class AiohttpTransport:
                         body=body,
                         url=str(resp.url),
                     )
-            except aiohttp.ClientConnectorError as exc:
-                raise ConnectError(
-                    f"cannot connect to {_host(request.url)}: {exc.os_error}"
-                ) from exc
-            except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
-                raise TransportTimeout(f"{request.method} {_host(request.url)} timed out") from exc
-            except aiohttp.ClientError as exc:
-                raise TransportError(
-                    f"{request.method} {_host(request.url)} failed: {type(exc).__name__}"
-                ) from exc
+            except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+                if attempt.refused is not None:
+                    raise  # the caller's before_send stopped it: nothing was sent
+                raise _mapped(exc, where, attempt.sent) from exc
 
     async def _read_capped(self, resp: aiohttp.ClientResponse) -> bytes:
         limit = self.config.max_response_bytes
@@ -323,6 +402,38 @@ class AiohttpTransport:
         if self._session is None:
             raise RuntimeError("transport is not open: use 'async with' (or await open())")
         return self._session
+
+
+def _mapped(exc: Exception, where: str, sent: bool) -> TransportError:
+    """An aiohttp failure as a prism-async error; before the headers left, nothing was."""
+    if not sent:
+        if isinstance(exc, aiohttp.ClientConnectorError):
+            return ConnectError(f"cannot connect to {where.split(' ', 1)[1]}: {exc.os_error}")
+        if isinstance(exc, asyncio.TimeoutError):
+            return ConnectError(f"{where}: no connection within the connect timeout; not sent")
+        return ConnectError(f"{where} failed before it was sent: {type(exc).__name__}")
+    if isinstance(exc, asyncio.TimeoutError):  # aiohttp's timeouts subclass it
+        return TransportTimeout(f"{where} timed out")
+    return TransportError(f"{where} failed: {type(exc).__name__}")
+
+
+def _redirect(request: HttpRequest, status: int, location: str | None) -> RedirectError:
+    target = location or "(no Location)"
+    return RedirectError(
+        f"{request.method} {_strip_query(request.url)} was redirected to {target}: API "
+        "requests do not follow redirects (a credential must not reach another origin); "
+        "check the base URL",
+        status_code=status,
+        location=location,
+    )
+
+
+def _text(value: str | Secret | None) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _strip_query(url: str) -> str:
+    return url.split("?", 1)[0]
 
 
 def _compact_json(value: Any) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -109,8 +110,9 @@ async def test_no_wait_prints_a_handle_that_wait_and_status_accept(
     code = await run_cli(
         "generate", "--provider", "nanogpt", "--model", "veo2-video", "--prompt", "x", "--no-wait"
     )
-    handle = capsys.readouterr().out.strip()
+    printed = capsys.readouterr().out
     assert code == 0
+    (handle,) = shlex.split(printed)  # shell-quoted: pasted into a shell, it is one word
     assert handle.startswith("nanogpt:vid_")
     assert await run_cli("wait", handle, "--json") == 0
     assert json.loads(capsys.readouterr().out)["status"] == "succeeded"
@@ -190,7 +192,7 @@ async def test_prism_template_generation_uploads_an_at_path_variable(
     )  # fmt: skip
     out = capsys.readouterr()
     assert code == 0, out.err
-    assert out.out.startswith("prism:")
+    assert shlex.split(out.out)[0].startswith("prism:")
 
 
 async def test_prism_template_missing_a_required_variable_is_refused(

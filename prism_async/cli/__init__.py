@@ -1,13 +1,26 @@
 """The ``prism-async`` command: generate, status, wait, models, emulate, demo.
 
 Bad input or a failed generation exits non-zero with one line on stderr, never a
-traceback: 2 for input the command or the API refused, 1 for a failure, 130 on Ctrl-C.
+traceback. Exit status:
+
+- 0: every job succeeded;
+- 1: a generation failed, a wait timed out, or the API or the network failed;
+- 2: input the command or the API refused (nothing was charged);
+- 3: a create's outcome is unknown: a job may exist and be charged for; do not retry
+  blindly (the message says what is known: the request, the idempotency key);
+- 4: the batch journal cannot be used (in use by another run, unreadable, or it failed
+  to write: the jobs already created were awaited, and any handle it could not take is
+  on stderr and in ``<journal>.unrecorded.jsonl``);
+- 130: interrupted (Ctrl-C); the handles of jobs already created are printed first.
+
+Every job handle the command prints is shell-quoted, so it can be pasted.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import shlex
 import sys
 from collections.abc import Sequence
 
@@ -17,11 +30,20 @@ from prism_async.cli._commands import run_command
 from prism_async.cli._parser import build_parser
 from prism_async.errors import (
     BadRequestError,
+    JournalError,
     PrismAsyncError,
     RequestValidationError,
+    SubmissionOutcomeUnknown,
 )
+from prism_async.results import JobHandle
 
-__all__ = ["main"]
+__all__ = ["EXIT_FAILED", "EXIT_JOURNAL", "EXIT_OUTCOME_UNKNOWN", "EXIT_REFUSED", "main"]
+
+EXIT_FAILED = 1
+EXIT_REFUSED = 2
+EXIT_OUTCOME_UNKNOWN = 3
+EXIT_JOURNAL = 4
+EXIT_INTERRUPTED = 130
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -31,17 +53,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    created: list[JobHandle] = []
+    args.created = created  # the commands note every job they create, for Ctrl-C
     try:
         return anyio.run(run_command, args, dict(os.environ))
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+        if created:
+            handles = " ".join(shlex.quote(str(h)) for h in created)
+            print(f"interrupted; jobs already created go on: {handles}", file=sys.stderr)
+            print(f"wait for them with: prism-async wait {handles}", file=sys.stderr)
+        else:
+            print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except SubmissionOutcomeUnknown as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        print(_OUTCOME_UNKNOWN_ADVICE, file=sys.stderr)
+        return EXIT_OUTCOME_UNKNOWN
+    except JournalError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_JOURNAL
     except (RequestValidationError, BadRequestError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_REFUSED
     except PrismAsyncError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
     except OSError as exc:
         print(f"error: {exc.strerror or exc}", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
+
+
+_OUTCOME_UNKNOWN_ADVICE = (
+    "warning: a job may have been created and charged for. Do not run the same command "
+    "again blindly: check the provider's dashboard or job list first (with the lipsync "
+    "API, submitting again with the same idempotency key is safe)."
+)

@@ -3,7 +3,8 @@
 The file format is in :mod:`prism_async.cli._jsonl`. Providers are the registered ones
 whose key variable is set (``NANOGPT_API_KEY``, ``PRISM_API_KEY``, ``SYNC_API_KEY``).
 Exit status: 0 when every item succeeded, 1 when any failed, was uncertain or was a
-malformed line.
+malformed line, 4 when the journal cannot be used (see :mod:`prism_async.cli`). The
+journal is opened, and locked for this run, before any request is sent.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ async def run_batch_command(args: argparse.Namespace, environ: Mapping[str, str]
     total = await anyio.to_thread.run_sync(count_lines, source)
     progress = BatchProgress(total=total, live=sys.stdout.isatty())
     failures = 0
-    async with Client(*providers) as client, _journal(args.journal) as journal:
+    async with _journal(args.journal) as journal, Client(*providers) as client:
         with _results_file(args.out) as out, progress.display():
             batch = run_batch(
                 client,

@@ -6,10 +6,12 @@ import argparse
 import json
 import sys
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from prism_async import registry
-from prism_async.cli._output import print_handle, print_result
+from prism_async.cli._output import print_handle, print_result, quoted
 from prism_async.client import Client
+from prism_async.downloads import check_writable_dir
 from prism_async.errors import GenerationFailed, PollTimeout, RequestValidationError
 from prism_async.media import Media
 from prism_async.requests import VideoRequest
@@ -94,8 +96,11 @@ async def _generate(args: argparse.Namespace, environ: Mapping[str, str]) -> int
         request = template_request(args)
     else:
         request = _video_request(args)
+    if args.download:  # refused before paying, not after
+        await check_writable_dir(Path(args.download), field="--download")
     async with _client(args.provider, environ) as client:
         handles = await client.submit(request, provider=args.provider)
+        getattr(args, "created", []).extend(handles)
         if args.no_wait:
             for handle in handles:
                 print_handle(handle, as_json=args.json)
@@ -126,13 +131,14 @@ async def _await_all(client: Client, handles: Sequence[JobHandle], args: argpars
         if outcome.error is not None:
             failures += 1
             if isinstance(outcome.error, PollTimeout):
+                handle = quoted(outcome.handle)
                 print(
-                    f"error: {outcome.handle} did not end within {args.timeout:g} s; it goes on: "
-                    f"prism-async wait {outcome.handle}",
+                    f"error: {handle} did not end within {args.timeout:g} s; it goes on: "
+                    f"prism-async wait {handle}",
                     file=sys.stderr,
                 )
             else:
-                print(f"error: {outcome.handle}: {outcome.error}", file=sys.stderr)
+                print(f"error: {quoted(outcome.handle)}: {outcome.error}", file=sys.stderr)
             continue
         result = outcome.result
         assert result is not None
@@ -141,7 +147,7 @@ async def _await_all(client: Client, handles: Sequence[JobHandle], args: argpars
             failures += 1
             print(f"error: {GenerationFailed(result)}", file=sys.stderr)
         elif args.download:
-            for path in await client.download(result, args.download):
+            for path in await client.download(result, args.download, timeout=args.timeout):
                 print(f"downloaded {path}", file=sys.stderr)
     return 1 if failures else 0
 

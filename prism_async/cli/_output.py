@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from typing import TextIO
 
 from prism_async.results import GenerationResult, JobHandle
 
-__all__ = ["print_handle", "print_result"]
+__all__ = ["print_handle", "print_result", "quoted"]
+
+
+def quoted(handle: JobHandle) -> str:
+    """A handle as a shell word, safe to paste (``nanogpt:vid_1`` stays as it is)."""
+    return shlex.quote(str(handle))
 
 
 def print_result(result: GenerationResult, *, as_json: bool, out: TextIO | None = None) -> None:
@@ -17,7 +23,7 @@ def print_result(result: GenerationResult, *, as_json: bool, out: TextIO | None 
         stream.write(json.dumps(result.to_dict()) + "\n")
         stream.flush()
         return
-    parts = [f"{result.status.value:<9}", str(result.handle)]
+    parts = [f"{result.status.value:<9}", quoted(result.handle)]
     if result.outputs:
         parts.append(result.outputs[0].url)
     if result.progress is not None and not result.is_terminal:
@@ -36,5 +42,5 @@ def print_handle(handle: JobHandle, *, as_json: bool) -> None:
         record = {"provider": handle.provider, "id": handle.id, "handle": str(handle)}
         sys.stdout.write(json.dumps(record) + "\n")
     else:
-        sys.stdout.write(f"{handle}\n")
+        sys.stdout.write(f"{quoted(handle)}\n")
     sys.stdout.flush()

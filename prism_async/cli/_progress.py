@@ -25,6 +25,7 @@ from prism_async.batch import (
     ItemQueued,
     ItemSubmitted,
 )
+from prism_async.cli._output import quoted
 from prism_async.results import JobStatus
 
 __all__ = ["BatchProgress", "ProviderCounts"]
@@ -223,7 +224,7 @@ def _line(outcome: BatchOutcome) -> str:
     state = "ok" if outcome.ok else ("uncertain" if outcome.uncertain else "failed")
     parts = [f"{state:<9}", f"{outcome.provider:<8}", outcome.key]
     if outcome.handle is not None:
-        parts.append(str(outcome.handle))
+        parts.append(quoted(outcome.handle))
     result = outcome.result
     if outcome.error is not None:
         parts.append(f"({outcome.error})")

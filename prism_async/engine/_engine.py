@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import collections
 import math
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterable
 from typing import Any, TypeVar
 
 import anyio
@@ -16,11 +16,12 @@ from prism_async._retry_after import parse_retry_after
 from prism_async.clock import Clock, SystemClock
 from prism_async.engine import _effects
 from prism_async.engine._budget import RateBudget
-from prism_async.engine._fanout import BEFORE_SEND, FanOutPlan, fan_out
+from prism_async.engine._create import BeforeCreate, CreateWatch
+from prism_async.engine._fanout import FanOutPlan, fan_out
 from prism_async.engine._scheduler import PollPolicy, Scheduler
 from prism_async.engine._slots import CONCURRENCY_LIMIT, SlotWaiter
 from prism_async.errors import PrismAsyncError, RateLimitedError
-from prism_async.http import Flow, HttpRequest, ReadFile, StatFile
+from prism_async.http import Flow, HttpRequest, HttpResponse, ReadFile, StatFile
 from prism_async.provider import VideoProvider
 from prism_async.results import GenerationResult, JobHandle, JobOutcome
 from prism_async.transport import Transport
@@ -90,12 +91,14 @@ class Engine:
         # wrapped in an ExceptionGroup. It propagates unchanged once the group is closed.
         await tasks.__aexit__(None, None, None)
 
-    async def run(self, provider: VideoProvider, flow: Flow[T]) -> T:
+    async def run(
+        self, provider: VideoProvider, flow: Flow[T], *, create: CreateWatch | None = None
+    ) -> T:
         """Drive a provider flow to its end, carrying out each effect it yields."""
         try:
             effect = next(flow)
             while True:
-                value = await self._perform(provider, effect)
+                value = await self._perform(provider, effect, create)
                 effect = flow.send(value)
         except StopIteration as stop:
             return stop.value  # type: ignore[no-any-return]
@@ -107,28 +110,51 @@ class Engine:
             flow.close()
 
     async def submit(
-        self, provider: VideoProvider, request: object, *, idempotency_key: str
+        self,
+        provider: VideoProvider,
+        request: object,
+        *,
+        idempotency_key: str,
+        before_create: BeforeCreate | None = None,
     ) -> tuple[JobHandle, ...]:
         """One paid create. The request is validated before anything is sent.
+
+        ``before_create`` is awaited once, when the create's bytes are about to leave (a
+        connection is in hand); it may raise to stop the create (a journal that cannot
+        write). Uploads and lookups before the create do not call it.
 
         A 429 that says the plan's concurrency limit is reached was refused, not charged:
         the submit waits for a slot (one of this provider's jobs ending) and tries again,
         one waiter at a time, instead of hammering the API.
+
+        Raises:
+            SubmissionOutcomeUnknown: The create may have been received and no definitive
+                answer came: a job may exist. Never send it again under a new key.
         """
+        create = CreateWatch(
+            provider=provider.name,
+            idempotency_key=idempotency_key if provider.idempotent_submits else None,
+            before_create=before_create,
+        )
+
+        def attempt() -> Awaitable[tuple[JobHandle, ...]]:
+            flow = provider.submit_flow(request, idempotency_key=idempotency_key)
+            return self.run(provider, flow, create=create)
+
         try:
-            handles = await self.run(
-                provider, provider.submit_flow(request, idempotency_key=idempotency_key)
-            )
-        except RateLimitedError as exc:
-            if exc.code != CONCURRENCY_LIMIT:
+            try:
+                handles = await attempt()
+            except RateLimitedError as exc:
+                if exc.code != CONCURRENCY_LIMIT:
+                    raise
+                handles = await self._slots.submit_when_free(
+                    provider, attempt, give_up_after=self.config.default_timeout
+                )
+        except PrismAsyncError as exc:
+            verdict = create.verdict(exc)
+            if verdict is exc:
                 raise
-            handles = await self._slots.submit_when_free(
-                provider,
-                lambda: self.run(
-                    provider, provider.submit_flow(request, idempotency_key=idempotency_key)
-                ),
-                give_up_after=self.config.default_timeout,
-            )
+            raise verdict from exc
         now = self.clock.monotonic()
         for handle in handles:
             self._fresh[handle] = now
@@ -210,25 +236,31 @@ class Engine:
     ) -> GenerationResult:
         return await self.run(provider, provider.status_flow(handle, wait=wait))
 
-    async def _perform(self, provider: VideoProvider, effect: object) -> object:
+    async def _perform(
+        self, provider: VideoProvider, effect: object, create: CreateWatch | None
+    ) -> object:
         if isinstance(effect, HttpRequest):
-            return await self._send(provider, effect)
+            return await self._send(provider, effect, create if effect.charges else None)
         if isinstance(effect, ReadFile):
             return await _effects.read_file(effect, provider.name)
         if isinstance(effect, StatFile):
             return await _effects.stat_file(effect, provider.name)
         raise TypeError(f"{provider.name} flow yielded {type(effect).__name__}, not an effect")
 
-    async def _send(self, provider: VideoProvider, request: HttpRequest) -> object:
+    async def _send(
+        self, provider: VideoProvider, request: HttpRequest, create: CreateWatch | None
+    ) -> HttpResponse:
         budget = self._budget(provider, request.kind)
         stamp = await budget.acquire() if budget is not None else 0.0
         try:
             async with self._limiter(provider.name):
-                before = BEFORE_SEND.get()
-                if before is not None:  # e.g. the batch journal, writing down a create
-                    await before(provider, request)
                 self.requests[provider.name] += 1
-                response = await self.transport.send(request)
+                if create is None:
+                    response = await self.transport.send(request)
+                else:
+                    create.attempted(request)
+                    response = await self.transport.send(request, before_send=create.before_send)
+                    create.answer(response)
         finally:
             if budget is not None:
                 budget.settle(stamp)

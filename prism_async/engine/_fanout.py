@@ -16,7 +16,6 @@ a task group having to exit from another task.
 
 from __future__ import annotations
 
-import contextvars
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import Any, Generic, TypeVar
 
@@ -26,22 +25,12 @@ import attrs
 
 from prism_async.errors import PrismAsyncError
 
-__all__ = ["BEFORE_SEND", "BeforeSend", "FanOutPlan", "Slot", "fan_out"]
+__all__ = ["FanOutPlan", "Slot", "fan_out"]
 
 ItemT = TypeVar("ItemT")
 OutT = TypeVar("OutT")
 
 Emit = Callable[[OutT], Awaitable[None]]
-BeforeSend = Callable[[Any, Any], Awaitable[None]]
-
-#: Awaited by the engine with ``(provider, request)`` just before a request of the current
-#: task goes out, after any wait for a rate budget. A batch worker sets it around a create
-#: to write the journal's "about to create" note at the last moment, so an item killed
-#: while waiting for its budget has sent nothing and is not left uncertain. It may raise
-#: to stop the request from being sent.
-BEFORE_SEND: contextvars.ContextVar[BeforeSend | None] = contextvars.ContextVar(
-    "prism_async_before_send", default=None
-)
 
 
 class Slot:

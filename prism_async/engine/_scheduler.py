@@ -6,10 +6,13 @@ passed, then sleeps on the injected clock until the next due time or until somet
 changes. A job is tracked only while someone waits on it: when its last waiter leaves
 (done, timed out or cancelled), its in-flight fetch is cancelled and it is forgotten.
 
-While a status fetch is in flight the scheduler does not sleep toward a deadline; it waits
-for the fetch to end (fetches are bounded by the transport's timeouts). A deadline that
-passes meanwhile is acted on as soon as the fetch ends. This keeps virtual-time tests
-deterministic: virtual time never jumps ahead of a request on the wire.
+While a status fetch is in flight the scheduler does not sleep toward a deadline on the
+injected clock; it waits for the fetch to end. This keeps virtual-time tests
+deterministic: virtual time never jumps ahead of a request on the wire. The fetch itself
+is bounded by the wait's deadline, though: its cancel scope ends when the last of its
+waiters' deadlines passes (on the event loop's clock, which is the system clock's), so a
+server that accepts a status request and never answers ends a wait at its deadline, not
+after the transport's read timeouts and retries.
 """
 
 from __future__ import annotations
@@ -105,6 +108,15 @@ class _Tracked:
     in_flight: anyio.CancelScope | None = None
 
 
+def _fetch_deadline(tracked: _Tracked, now: float) -> float:
+    """When a status fetch for ``tracked`` must end, on the event loop's clock: as the
+    last of its waiters' deadlines passes (nothing is left to wait for it then)."""
+    last = max((w.deadline for w in tracked.watches), default=math.inf)
+    if not math.isfinite(last):
+        return math.inf
+    return anyio.current_time() + max(0.0, last - now)
+
+
 class Scheduler:
     """Polls every watched job from one task. Run :meth:`run` in a task group first."""
 
@@ -198,7 +210,7 @@ class Scheduler:
         assert self._tasks is not None
         for tracked in list(self._jobs.values()):
             if tracked.in_flight is None and tracked.due <= now:
-                tracked.in_flight = anyio.CancelScope()
+                tracked.in_flight = anyio.CancelScope(deadline=_fetch_deadline(tracked, now))
                 self._fetching += 1
                 self._tasks.start_soon(self._poll, tracked)
         self._changed = anyio.Event()

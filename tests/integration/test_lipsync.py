@@ -37,6 +37,7 @@ from prism_async.providers.lipsync import (
 )
 from prism_async.testing import EmulatorServer, Fault, FaultKind, VirtualClock
 from prism_async.testing.lipsync import LipsyncEmulator
+from prism_async.transport import BeforeSend
 
 pytestmark = pytest.mark.anyio
 
@@ -60,8 +61,10 @@ class Recording:
     inner: AiohttpTransport
     exchanges: list[tuple[HttpRequest, HttpResponse]] = attrs.field(factory=list)
 
-    async def send(self, request: HttpRequest) -> HttpResponse:
-        response = await self.inner.send(request)
+    async def send(
+        self, request: HttpRequest, *, before_send: BeforeSend | None = None
+    ) -> HttpResponse:
+        response = await self.inner.send(request, before_send=before_send)
         self.exchanges.append((request, response))
         return response
 

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import itertools
 import json
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -132,8 +132,12 @@ class FakeTransport:
     def status_calls(self, job_id: str | None = None) -> list[Call]:
         return [c for c in self.calls if c.method == "GET" and job_id in (None, c.job)]
 
-    async def send(self, request: HttpRequest) -> HttpResponse:
+    async def send(
+        self, request: HttpRequest, *, before_send: Callable[[], Awaitable[None]] | None = None
+    ) -> HttpResponse:
         await anyio.lowlevel.checkpoint()  # a real exchange yields to the loop
+        if before_send is not None:
+            await before_send()
         job_id = request.url.rsplit("/", 1)[-1]
         call = Call(
             self.clock.monotonic(), request.method, job_id, ("wait", "true") in request.params
