@@ -597,7 +597,8 @@ def test_every_documented_status_maps_case_insensitively(
     case: tuple[str, tuple[str, JobStatus, FailureKind | None]],
 ) -> None:
     raw, (_, status, kind) = case
-    result = result_from(generation(raw, error="boom", error_code="x"))
+    output = {"outputUrl": "https://x/o.mp4"} if status is JobStatus.SUCCEEDED else {}
+    result = result_from(generation(raw, error="boom", error_code="x", **output))
     assert result.status is status
     assert result.raw_status == raw
     assert (result.failure.kind if result.failure else None) is kind

@@ -588,7 +588,12 @@ STATUS_TABLE = [
 def test_every_documented_status_value_is_normalized(
     raw: str, expected: JobStatus, shape: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    payload = {"data": {"status": raw}} if shape == "nested" else {"status": raw}
+    payload: dict[str, Any] = {"data": {"status": raw}} if shape == "nested" else {"status": raw}
+    if expected is JobStatus.SUCCEEDED:  # a success names its video
+        if shape == "nested":
+            payload["data"]["output"] = {"video": {"url": "https://cdn/v.mp4"}}
+        else:
+            payload["videoUrl"] = "https://cdn/v.mp4"
     with caplog.at_level(logging.WARNING):
         _, result = status(payload)
     assert result.status is expected
@@ -607,7 +612,7 @@ def test_every_documented_status_value_is_normalized(
     ],
 )
 def test_statuses_are_compared_case_insensitively(raw: str, expected: JobStatus) -> None:
-    _, result = status({"status": raw})
+    _, result = status({"status": raw, "videoUrl": "https://cdn/v.mp4"})
     assert result.status is expected
 
 

@@ -13,9 +13,10 @@ from prism_async.requests import AudioTrack, LipsyncRequest, LipsyncSegment, Spe
 __all__ = ["MAX_UPLOAD_BYTES", "Payload", "as_lipsync", "payload_flow", "wire_body"]
 
 NAME = "lipsync"
-# The newest docs give a 5 GiB per-file parser limit ("subject to plan and proxy limits");
-# older docs said 20 MB. The larger is enforced: the API refuses what its plan does not take.
-MAX_UPLOAD_BYTES = 5 * 1024**3
+# CONFLICT (reference §2.2.2, §2.6): older docs say multipart files "must be under 20 MB;
+# use URLs for larger files", the newest a 5 GiB parser limit "subject to plan and proxy
+# limits". The conservative 20 MB (decimal) is enforced; larger files go as URLs or assets.
+MAX_UPLOAD_BYTES = 20 * 1000 * 1000
 _FALLBACK_TYPES = {"video": "video/mp4", "audio": "audio/mpeg"}
 
 #: A create body: JSON, or a multipart form with the nested fields as JSON strings.
@@ -144,9 +145,12 @@ def payload_flow(request: LipsyncRequest) -> Flow[Payload]:
     ]
     for field, name, part in files:
         size = yield from stat_file(part.path, field=field)
-        if size > MAX_UPLOAD_BYTES:
+        if size >= MAX_UPLOAD_BYTES:  # "under 20 MB"
             raise RequestValidationError(
-                field, f"{size} bytes, over the {MAX_UPLOAD_BYTES}-byte upload limit", provider=NAME
+                field,
+                f"{part.filename} is {size} bytes; the documented upload limit is under"
+                f" {MAX_UPLOAD_BYTES} bytes (20 MB): give a URL or an asset id instead",
+                provider=NAME,
             )
         fields.append((name, part))
     return Multipart(fields=tuple(fields))

@@ -14,6 +14,7 @@ from prism_async.requests import AudioTrack, LipsyncRequest, LipsyncSegment, Spe
 
 __all__ = [
     "EMOTIONS",
+    "MAX_AUDIO_SECONDS",
     "MODEL_MODES",
     "REACT_MODEL",
     "SYNC_MODES",
@@ -26,6 +27,9 @@ SYNC_MODES = frozenset({"bounce", "loop", "cut_off", "silence", "remap"})
 MODEL_MODES = frozenset({"lips", "face", "head"})
 EMOTIONS = frozenset({"happy", "sad", "angry", "disgusted", "surprised", "neutral"})
 REACT_MODEL = "react-1"
+# "Audio longer than 300 s fails (generation_audio_length_exceeded)" (reference §2.4, §2.6):
+# a crop ending later than that needs a longer track, so it would fail after being sent.
+MAX_AUDIO_SECONDS = 300
 _OUTPUT_FILE_NAME = re.compile(r"[A-Za-z0-9_-]{1,255}")
 _IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9._~-]{1,128}")
 
@@ -173,6 +177,12 @@ def _check_crop(field: str, segment: LipsyncSegment) -> None:
     end = _check_seconds(f"{field}.audio_end", segment.audio_end)
     if start >= end:
         raise _refuse(f"{field}.audio_end", f"must be after audio_start ({start:g} >= {end:g})")
+    if end > MAX_AUDIO_SECONDS:
+        raise _refuse(
+            f"{field}.audio_end",
+            f"{end:g} s is past the documented {MAX_AUDIO_SECONDS} s audio limit"
+            " (longer audio fails with generation_audio_length_exceeded)",
+        )
 
 
 def check_options(field: str, options: Mapping[str, Any], model: str) -> None:

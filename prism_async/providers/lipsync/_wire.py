@@ -14,6 +14,7 @@ from prism_async._wire import StatusTable, make_converter, structure, wire
 from prism_async.errors import APIStatusError, ProviderResponseError
 from prism_async.http import HttpResponse
 from prism_async.providers._common import api_error
+from prism_async.providers._outputs import no_output_failure, usable_url
 from prism_async.results import (
     Cost,
     CostUnit,
@@ -116,7 +117,10 @@ def result_from(
         converter, payload, _Generation, provider=NAME, job_id=job_id, request_id=request_id
     )
     status = STATUSES.normalize(raw.status)
-    url = raw.output_media_url or raw.output_url
+    url = usable_url(raw.output_media_url) or usable_url(raw.output_url)
+    failure = _failure(raw, status)
+    if status is JobStatus.SUCCEEDED and url is None:  # nothing to fetch: not a success
+        status, failure = JobStatus.FAILED, no_output_failure(raw.status)
     succeeded = status is JobStatus.SUCCEEDED
     return GenerationResult(
         provider=NAME,
@@ -126,7 +130,7 @@ def result_from(
         outputs=(Output(url=url, content_type="video/mp4", duration=raw.output_duration),)
         if succeeded and url
         else (),
-        failure=_failure(raw, status),
+        failure=failure,
         progress=100.0 if succeeded else raw.progress_percent,
         created_at=raw.created_at,
         raw=payload if isinstance(payload, Mapping) else {},

@@ -9,10 +9,20 @@ from prism_async.errors import RequestValidationError, UnsupportedRequestError
 from prism_async.http import Flow
 from prism_async.media import Media, MediaKind
 from prism_async.providers._common import inline_data_uri
+from prism_async.providers._limits import Seconds, check_duration, check_prompt, seconds_of
 from prism_async.providers.nanogpt._requests import ExtendRequest, NanoGPTVideoRequest
 from prism_async.requests import VideoRequest
 
-__all__ = ["INLINE_LIMIT", "extend_body", "from_video_request", "video_body_flow"]
+__all__ = [
+    "DEFAULT_DURATION",
+    "DURATIONS",
+    "INLINE_LIMIT",
+    "RESOLUTIONS",
+    "duration_rule",
+    "extend_body",
+    "from_video_request",
+    "video_body_flow",
+]
 
 NAME = "nanogpt"
 # "Uploads sent inline through the API (data URLs) must be ≤4 MB." Read here as the
@@ -26,6 +36,26 @@ MODES = frozenset(
 )
 VOICE_LANGUAGES = frozenset({"en", "zh"})
 _DURATION = re.compile(r"^\d+(\.\d+)?s?$")
+# The union of the documented tokens: the guide's table (reference §3.2, seed
+# nanogpt-generate-video "resolution") lists all eight; the OpenAPI enum only 720p, 1080p,
+# 540p. Which ones a model takes is "model-dependent" and left to the API.
+RESOLUTIONS = frozenset({"480p", "540p", "580p", "720p", "1080p", "1792x1024", "2k", "4k"})
+
+# Documented durations by model family (reference §3.2 `duration` and `seconds`), matched
+# by model id prefix; the first match wins.
+DURATIONS: tuple[tuple[str, Seconds], ...] = (
+    # Veo2: 5-8 s in the docs' table, 5-30 s in a comment (CONFLICT): the narrower is kept.
+    ("veo2", Seconds(low=5, high=8)),
+    # Veo3: "fixed 8 s" (reference §3.2).
+    ("veo3", Seconds(low=8, high=8, values=frozenset({8}))),
+    # Kling: "5" or "10" (reference §3.2; OpenAPI "'5' for Kling").
+    ("kling", Seconds(low=5, high=10, values=frozenset({5, 10}))),
+    # Sora: its selector is `seconds`, "4", "8" or "12" (reference §3.2).
+    ("sora", Seconds(low=4, high=12, values=frozenset({4, 8, 12}))),
+)
+# Any other model: "Limits vary per model"; the largest documented example is "60" (seed
+# nanogpt-generate-video, `duration`), so nothing longer is sent.
+DEFAULT_DURATION = Seconds(low=1, high=60)
 
 # Typed fields and the wire keys they are sent as (media fields are handled apart).
 _PLAIN_FIELDS = {
@@ -69,6 +99,14 @@ def _refuse(field: str, reason: str) -> RequestValidationError:
     return RequestValidationError(field, reason, provider=NAME)
 
 
+def duration_rule(model: str) -> Seconds:
+    """The documented durations of a model's family (by id prefix), or the general ones."""
+    lowered = model.strip().lower()
+    return next(
+        (rule for prefix, rule in DURATIONS if lowered.startswith(prefix)), DEFAULT_DURATION
+    )
+
+
 def from_video_request(request: VideoRequest) -> NanoGPTVideoRequest:
     """Map the provider-neutral request; refuse what NanoGPT cannot express."""
     if request.count != 1:
@@ -80,6 +118,10 @@ def from_video_request(request: VideoRequest) -> NanoGPTVideoRequest:
     if request.end_image is not None:
         raise UnsupportedRequestError(
             "end_image", "NanoGPT's generate-video has no end-frame input", provider=NAME
+        )
+    if request.duration is not None:  # checked as a number, before it becomes wire text
+        check_duration(
+            request.duration, duration_rule(request.model), provider=NAME, model=request.model
         )
     return NanoGPTVideoRequest(
         model=request.model,
@@ -119,6 +161,9 @@ def validate(request: NanoGPTVideoRequest) -> None:
     """Refuse what the docs call invalid, naming the field."""
     if not request.model or not request.model.strip():
         raise _refuse("model", "required")
+    check_prompt(request.prompt, provider=NAME)
+    check_prompt(request.negative_prompt, provider=NAME, field="negative_prompt")
+    check_prompt(request.script, provider=NAME, field="script")
     has_script = bool(request.script) or request.story_config is not None
     if not request.prompt and not has_script:
         if request.mode in ("text-to-video", "video-edit"):
@@ -130,14 +175,34 @@ def validate(request: NanoGPTVideoRequest) -> None:
     _check_choice("orientation", request.orientation, ORIENTATIONS)
     _check_choice("mode", request.mode, MODES)
     _check_choice("voice_language", request.voice_language, VOICE_LANGUAGES)
+    _check_choice("resolution", request.resolution, RESOLUTIONS)
     _check_range("voice_speed", request.voice_speed, 0.8, 2.0)
     _check_range("cfg_scale", request.cfg_scale, 0, 20)
-    if request.duration is not None and not _DURATION.match(request.duration):
-        raise _refuse("duration", f"{request.duration!r} is not a number of seconds like '5'")
+    _check_durations(request)
     if request.target_face_index is not None and request.target_face_index < 0:
         raise _refuse("target_face_index", "must be 0 or more")
-    if request.audio_duration is not None and request.audio_duration <= 0:
-        raise _refuse("audio_duration", "must be more than 0 seconds")
+    audio_duration = request.audio_duration
+    if audio_duration is not None and (
+        isinstance(audio_duration, str) or seconds_of(audio_duration) is None
+    ):
+        raise _refuse(
+            "audio_duration", f"{audio_duration!r} is not a finite number of seconds above 0"
+        )
+
+
+def _check_durations(request: NanoGPTVideoRequest) -> None:
+    """``duration`` as wire text, within the model family's documented limits (Sora's own
+    ``seconds`` is checked against its documented values apart)."""
+    if request.duration is None:
+        return
+    rule = duration_rule(request.model)
+    if not isinstance(request.duration, str) or not _DURATION.match(request.duration):
+        raise _refuse(
+            "duration",
+            f"{request.duration!r} is not a number of seconds like '5'; nanogpt documents"
+            f" {rule} for model {request.model}",
+        )
+    check_duration(request.duration, rule, provider=NAME, model=request.model)
 
 
 def video_body_flow(request: NanoGPTVideoRequest) -> Flow[dict[str, Any]]:

@@ -14,6 +14,7 @@ from prism_async._wire import StatusTable, make_converter, structure, wire
 from prism_async.errors import APIStatusError, ProviderResponseError
 from prism_async.http import HttpResponse
 from prism_async.providers._common import api_error
+from prism_async.providers._outputs import no_output_failure, usable_url
 from prism_async.results import (
     Cost,
     CostUnit,
@@ -154,20 +155,22 @@ def parse_status(handle: JobHandle, response: HttpResponse) -> GenerationResult:
             request_id=response.request_id,
         )
     status = STATUSES.normalize(raw_status)
+    url = usable_url(
+        data.output.video.url if data and data.output and data.output.video else None
+    ) or usable_url(raw.video_url)
+    failure = None
+    if status is JobStatus.SUCCEEDED and url is None:  # nothing to fetch: not a success
+        status, failure = JobStatus.FAILED, no_output_failure(raw_status)
+    elif status is JobStatus.FAILED:
+        failure = _failure(data, raw)
+    elif status is JobStatus.CANCELED:
+        failure = Failure(kind=FailureKind.CANCELED, message="canceled")
     succeeded = status is JobStatus.SUCCEEDED
-    url = (data.output.video.url if data and data.output and data.output.video else None) or (
-        raw.video_url
-    )
     final = (data.cost if data else None) or raw.cost
     precharge = handle.extra.get("precharge")
     # The flat shape has no cost: the submit's pre-charge stands in, marked as an estimate.
     cost_amount = final if final is not None else (Decimal(precharge) if precharge else None)
     unit = CostUnit(handle.extra.get("unit", "USD"))
-    failure = None
-    if status is JobStatus.FAILED:
-        failure = _failure(data, raw)
-    elif status is JobStatus.CANCELED:
-        failure = Failure(kind=FailureKind.CANCELED, message="canceled")
     return GenerationResult(
         provider=NAME,
         id=handle.id,

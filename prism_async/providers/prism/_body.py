@@ -9,6 +9,7 @@ from typing import Any
 from prism_async.errors import RequestValidationError, UnsupportedRequestError
 from prism_async.http import Flow
 from prism_async.media import Media
+from prism_async.providers._limits import Seconds, check_duration, check_prompt
 from prism_async.providers.prism._api import NAME, Api
 from prism_async.providers.prism._requests import PrismVideoRequest
 from prism_async.providers.prism._uploads import Upload, check_key_media, sized, upload
@@ -16,6 +17,7 @@ from prism_async.requests import VideoRequest
 
 __all__ = [
     "ASPECT_RATIOS",
+    "DURATION",
     "MAX_COUNT",
     "NEUTRAL_NAMES",
     "create_body_flow",
@@ -26,6 +28,10 @@ __all__ = [
 ASPECT_RATIOS = frozenset({"auto", "21:9", "16:9", "4:3", "1:1", "3:4", "9:16"})
 MAX_COUNT = 4
 _DURATION = re.compile(r"^[1-9]\d*s$")
+# No range is documented, per model or at all (reference §1.7, open question 4); the
+# largest documented value is "10s" (§1.2.2 `duration`: "5s", "8s", "10s"), so nothing
+# longer is sent.
+DURATION = Seconds(low=1, high=10)
 
 # Media field -> (wire key, media kind). Singles first, then the lists.
 _SINGLE = {
@@ -60,6 +66,7 @@ def from_video_request(request: VideoRequest) -> PrismVideoRequest:
             )
     if request.prompt is None:
         raise _refuse("prompt", "required by Prism")
+    check_prompt(request.prompt, provider=NAME)
     return PrismVideoRequest(
         model=request.model,
         prompt=request.prompt,
@@ -76,17 +83,19 @@ def from_video_request(request: VideoRequest) -> PrismVideoRequest:
 
 
 def wire_duration(value: int | str | None) -> str | None:
-    """``8`` or ``"8s"`` as the wire's ``"8s"``."""
+    """``8`` or ``"8s"`` as the wire's ``"8s"``, within the documented :data:`DURATION`."""
     if value is None:
         return None
     if isinstance(value, bool):
         raise _refuse("duration", f"{value!r} is not a number of seconds")
     if isinstance(value, int):
-        if value < 1:
-            raise _refuse("duration", f"{value} is not a positive number of seconds")
+        check_duration(value, DURATION, provider=NAME, model=None)
         return f"{value}s"
     if not isinstance(value, str) or not _DURATION.fullmatch(value):
-        raise _refuse("duration", f"{value!r} is not a duration like 8 or '8s'")
+        raise _refuse(
+            "duration", f"{value!r} is not a duration like 8 or '8s' (documented: {DURATION})"
+        )
+    check_duration(value, DURATION, provider=NAME, model=None)
     return value
 
 
@@ -110,8 +119,9 @@ def validate(request: PrismVideoRequest, names: Mapping[str, str] | None = None)
     """Refuse what the docs call invalid, naming the field (renamed through ``names``)."""
     if not isinstance(request.model, str) or not request.model.strip():
         raise _refuse("model", "required (an exact Prism model id such as veo-3.1)")
-    if not isinstance(request.prompt, str) or not request.prompt.strip():
+    if not isinstance(request.prompt, str):
         raise _refuse("prompt", "required")
+    check_prompt(request.prompt, provider=NAME)
     if request.aspect_ratio is not None and request.aspect_ratio not in ASPECT_RATIOS:
         allowed = ", ".join(sorted(ASPECT_RATIOS))
         raise _refuse("aspect_ratio", f"{request.aspect_ratio!r} is not one of {allowed}")

@@ -31,8 +31,9 @@ def check_template_request(request: TemplateRequest, template: Template | None =
     Always: an empty template id, a non-HTTP(S) webhook URL, a value of the wrong type.
     With ``template`` and its variables known: a variable the template lacks, a character
     for a variable that is not an image, a text value out of its length bounds, a file of
-    the wrong media type, and a required variable with no value, no character and no
-    default (the documented precedence: character, then value, then default).
+    the wrong media type, and a required variable with no value (or whitespace only), no
+    character and no default (the documented precedence: character, then value, then
+    default).
 
     Args:
         request: The request to check.
@@ -70,7 +71,8 @@ def check_template_request(request: TemplateRequest, template: Template | None =
         if spec.key in request.character_variables:
             continue
         given = request.variables.get(spec.key)
-        if given is None or given == "":
+        # Whitespace fills a {{key}} of the prompt with nothing: as good as no value.
+        if given is None or (isinstance(given, str) and not given.strip()):
             if spec.required and spec.default_value is None:
                 raise _refuse(
                     f"variables.{spec.key}",

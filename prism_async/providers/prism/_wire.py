@@ -17,6 +17,7 @@ from prism_async._wire import StatusTable, make_converter, structure
 from prism_async.errors import APIStatusError, ProviderResponseError
 from prism_async.http import HttpResponse
 from prism_async.providers._common import api_error
+from prism_async.providers._outputs import no_output_failure, usable_url
 from prism_async.providers.prism._models import Page, Template
 from prism_async.results import (
     Cost,
@@ -192,11 +193,15 @@ def parse_status(handle: JobHandle, response: HttpResponse) -> GenerationResult:
             request_id=response.request_id,
         )
     status = STATUSES.normalize(raw.status)
+    url = usable_url(raw.video_url)
+    failure = _failure(raw.error) if status is JobStatus.FAILED else None
+    if status is JobStatus.SUCCEEDED and url is None:  # nothing to fetch: not a success
+        status, failure = JobStatus.FAILED, no_output_failure(raw.status)
     succeeded = status is JobStatus.SUCCEEDED
     outputs: tuple[Output, ...] = ()
-    if succeeded and raw.video_url:
-        expires = _expires_at(raw.video_url, response)
-        outputs = (Output(url=raw.video_url, content_type="video/mp4", expires_at=expires),)
+    if succeeded and url:
+        expires = _expires_at(url, response)
+        outputs = (Output(url=url, content_type="video/mp4", expires_at=expires),)
     credits = handle.extra.get("credits")
     return GenerationResult(
         provider=NAME,
@@ -204,7 +209,7 @@ def parse_status(handle: JobHandle, response: HttpResponse) -> GenerationResult:
         status=status,
         raw_status=raw.status,
         outputs=outputs,
-        failure=_failure(raw.error) if status is JobStatus.FAILED else None,
+        failure=failure,
         progress=100.0 if succeeded else None,
         cost=Cost(amount=Decimal(credits), unit=CostUnit.CREDITS) if credits else None,
         created_at=raw.created_at,
