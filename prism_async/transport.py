@@ -42,6 +42,7 @@ import stamina
 from prism_async._retry_after import parse_retry_after
 from prism_async.errors import (
     ConnectError,
+    PrismAsyncError,
     RedirectError,
     SubmissionOutcomeUnknown,
     TransportError,
@@ -136,8 +137,15 @@ class _Attempt:
     before_send: BeforeSend | None = None
     #: The request's headers were written: the API may have received it.
     sent: bool = False
+    #: The status of the answer, if one came whole.
+    status: int | None = None
     #: What ``before_send`` raised: re-raised as is, never mapped to a transport error.
     refused: BaseException | None = None
+
+    @property
+    def ambiguous(self) -> bool:
+        """The API may have acted on it, and no definitive answer says whether it did."""
+        return self.sent and (self.status is None or self.status >= 500)
 
 
 async def _connection_ready(_session: aiohttp.ClientSession, context: Any, _params: object) -> None:
@@ -227,6 +235,8 @@ class AiohttpTransport:
         """Carry out one exchange, retrying only what its RetryMode allows."""
         cfg = self.config
         attempts: list[_Attempt] = []
+        response: HttpResponse | None = None
+        error: TransportError | None = None
         try:
             async for attempt in stamina.retry_context(
                 on=self._backoff_hook,
@@ -238,21 +248,19 @@ class AiohttpTransport:
             ):
                 with attempt:
                     attempts.append(_Attempt(before_send=before_send))
-                    return await self._attempt(request, attempts[-1])
+                    response = await self._attempt(request, attempts[-1])
+                    break
         except _RetryableStatus as exc:
-            return exc.response
+            response = exc.response
         except _RetryableFailure as exc:
             error = exc.error
         except TransportError as exc:
             error = exc
-        if request.charges and any(a.sent for a in attempts):
-            raise SubmissionOutcomeUnknown(
-                "the create may have reached the API, and no answer came back: a job may "
-                "exist and be charged for",
-                request=f"{request.method} {_strip_query(request.url)}",
-                idempotency_key=_text(request.header("Idempotency-Key")),
-                cause=error,
-            ) from error
+        if response is not None:
+            return _settled(request, response, attempts)
+        assert error is not None  # stamina raises once its attempts are spent
+        if request.charges and any(a.ambiguous for a in attempts):
+            raise _unknown(request, error) from error
         raise error from error.__cause__
 
     def _backoff_hook(self, exc: Exception) -> bool | float:
@@ -315,6 +323,7 @@ class AiohttpTransport:
                     if resp.status in _REDIRECTS:
                         raise _redirect(request, resp.status, resp.headers.get("Location"))
                     body = await self._read_capped(resp)
+                    attempt.status = resp.status
                     return HttpResponse(
                         status=resp.status,
                         headers={k.lower(): v for k, v in resp.headers.items()},
@@ -415,6 +424,31 @@ def _mapped(exc: Exception, where: str, sent: bool) -> TransportError:
     if isinstance(exc, asyncio.TimeoutError):  # aiohttp's timeouts subclass it
         return TransportTimeout(f"{where} timed out")
     return TransportError(f"{where} failed: {type(exc).__name__}")
+
+
+def _settled(
+    request: HttpRequest, response: HttpResponse, attempts: list[_Attempt]
+) -> HttpResponse:
+    """The answer, unless it is a paid create's refusal that came after an earlier try
+    may have been received: that answer is about the retry, not about the job."""
+    if request.charges and not response.ok and any(a.ambiguous for a in attempts[:-1]):
+        answer = status_error_class(response.status)(
+            f"a retry was answered HTTP {response.status}",
+            status_code=response.status,
+            request_id=response.request_id,
+        )
+        raise _unknown(request, answer) from answer
+    return response
+
+
+def _unknown(request: HttpRequest, cause: PrismAsyncError) -> SubmissionOutcomeUnknown:
+    return SubmissionOutcomeUnknown(
+        "the create may have reached the API, and no definitive answer came back: a job "
+        "may exist and be charged for",
+        request=f"{request.method} {_strip_query(request.url)}",
+        idempotency_key=_text(request.header("Idempotency-Key")),
+        cause=cause,
+    )
 
 
 def _redirect(request: HttpRequest, status: int, location: str | None) -> RedirectError:

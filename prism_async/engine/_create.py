@@ -10,7 +10,7 @@ whether the failure frees the submission to be sent again, or whether a job may 
 - answered with a 3xx or 4xx: the API refused it (a redirect is never followed, so the
   create was not carried out there either): the error as it is;
 - anything else after the create may have been received (a 5xx, a timeout, a lost
-  connection, a 2xx whose body could not be read):
+  connection, a 2xx whose body could not be read, a refusal of a later try after a 5xx):
   :class:`~prism_async.errors.SubmissionOutcomeUnknown`.
 """
 
@@ -41,6 +41,9 @@ class CreateWatch:
     noted: bool = False
     #: The status of the create's last answer, if one came.
     answered: int | None = None
+    #: An answer that did not settle it came before (a 5xx: the job may exist), so no
+    #: later refusal frees it either (a provider may send its create more than once).
+    ambiguous: bool = False
     #: ``METHOD URL`` of the create, once it was attempted.
     request: str | None = None
 
@@ -55,6 +58,7 @@ class CreateWatch:
 
     def answer(self, response: HttpResponse) -> None:
         self.answered = response.status
+        self.ambiguous = self.ambiguous or response.status >= 500
 
     def verdict(self, error: PrismAsyncError) -> PrismAsyncError:
         """The error a failed submit raises: ``error``, or outcome-unknown around it."""
@@ -62,7 +66,8 @@ class CreateWatch:
             error.provider = error.provider or self.provider
             error.idempotency_key = self.idempotency_key
             return error
-        if self.answered is None or 300 <= self.answered < 500:
+        refused = self.answered is not None and 300 <= self.answered < 500
+        if self.answered is None or (refused and not self.ambiguous):
             return error  # never received, or refused
         unknown = SubmissionOutcomeUnknown(
             f"the create was answered HTTP {self.answered} and the job it may have started "

@@ -340,3 +340,35 @@ async def test_a_download_folder_that_cannot_be_written_is_refused_before_the_fi
             with pytest.raises(RequestValidationError, match="download_dir"):
                 await collect(run_batch(client, nano_items(3), download_dir=blocker / "videos"))
     assert emulator.counts.total == 0
+
+
+# --- What settles a create, across retries -----------------------------------------------------
+
+
+async def test_a_refused_retry_after_a_lost_answer_does_not_free_the_create(
+    lipsync: tuple[LipsyncEmulator, EmulatorServer],
+) -> None:
+    emulator, server = lipsync
+    emulator.faults.inject("create", Fault(kind=FaultKind.LOSE_RESPONSE))
+    # The retry is refused (a rate limit that asks for more than the transport waits): that
+    # answer is about the retry, not about the job the first try may have made.
+    emulator.faults.inject("create", Fault(kind=FaultKind.STATUS, status=429, retry_after="3600"))
+    async with lipsync_client(server, emulator) as client:
+        with pytest.raises(SubmissionOutcomeUnknown) as caught:
+            await client.submit(lipsync_request(), idempotency_key="key-" + "2" * 28)
+    assert "429" in str(caught.value.cause)
+    assert emulator.creates == 1
+
+
+async def test_a_refusal_then_an_outage_is_a_create_never_sent() -> None:
+    emulator = NanoGPTEmulator(queue_seconds=0.0, run_seconds=0.1, balance=Decimal(100))
+    # Refused with a short Retry-After (retried), then every retry finds no server: no try
+    # was both received and left unanswered, so nothing can have been created.
+    refused = Fault(kind=FaultKind.STATUS, status=429, retry_after="0", outage=30.0)
+    emulator.faults.inject("generate", refused)
+    async with EmulatorServer([emulator]) as server:
+        provider = NanoGPTProvider(api_key=emulator.api_key, base_url=server.base_url("nanogpt"))
+        async with Client(provider, transport_config=FAST_RETRIES) as client:
+            with pytest.raises(ConnectError):
+                await client.submit(VideoRequest(model="veo2-video", prompt="x"))
+    assert emulator.creates == 0
