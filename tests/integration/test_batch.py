@@ -22,7 +22,6 @@ from prism_async import (
 from prism_async.batch import (
     BatchEvent,
     BatchItem,
-    BatchOutcome,
     ItemDropped,
     ItemFinished,
     ItemQueued,
@@ -36,6 +35,7 @@ from prism_async.testing import EmulatorServer, VirtualClock
 from prism_async.testing.lipsync import LipsyncEmulator
 from prism_async.testing.nanogpt import NanoGPTEmulator
 from prism_async.testing.prism import PrismEmulator
+from tests.integration._batches import collect
 
 pytestmark = pytest.mark.anyio
 
@@ -109,14 +109,6 @@ def lip(key: str) -> BatchItem:
     track = AudioTrack(audio=Media.from_url(f"https://a.example/{key}.wav"))
     request = LipsyncRequest(model="lipsync-2", video=Media.from_url(FACE), audio=[track])
     return BatchItem(key=key, provider="lipsync", request=request)
-
-
-async def collect(batch: AsyncIterator[BatchOutcome]) -> dict[str, BatchOutcome]:
-    outcomes: dict[str, BatchOutcome] = {}
-    async for outcome in batch:
-        assert outcome.key not in outcomes, f"{outcome.key} reported twice"
-        outcomes[outcome.key] = outcome
-    return outcomes
 
 
 async def test_500_requests_under_a_one_slot_plan_and_tight_rates_meet_no_429(env: Env) -> None:

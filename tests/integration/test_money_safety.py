@@ -35,6 +35,7 @@ from prism_async.testing import EmulatorServer, Fault, FaultKind
 from prism_async.testing.lipsync import LipsyncEmulator
 from prism_async.testing.nanogpt import NanoGPTEmulator
 from prism_async.testing.prism import PrismEmulator
+from tests.integration._batches import collect
 
 pytestmark = pytest.mark.anyio
 
@@ -59,14 +60,6 @@ def nano_items(count: int) -> list[BatchItem]:
         )
         for n in range(count)
     ]
-
-
-async def collect(batch: AsyncIterator[BatchOutcome]) -> dict[str, BatchOutcome]:
-    outcomes: dict[str, BatchOutcome] = {}
-    async for outcome in batch:
-        assert outcome.key not in outcomes, f"{outcome.key} reported twice"
-        outcomes[outcome.key] = outcome
-    return outcomes
 
 
 # --- 1. A lost create answer, then an outage (lipsync) ------------------------------------

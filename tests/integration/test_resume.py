@@ -14,13 +14,14 @@ import anyio
 import pytest
 
 from prism_async import Client, EngineConfig, Media, PollPolicy, TransportConfig, VideoRequest
-from prism_async.batch import BatchItem, BatchOutcome, run_batch
+from prism_async.batch import BatchItem, run_batch
 from prism_async.journal import ItemState, SQLiteJournal
 from prism_async.providers.lipsync import AudioTrack, LipsyncProvider, LipsyncRequest
 from prism_async.providers.nanogpt import NanoGPTProvider
 from prism_async.testing import EmulatorServer, Fault, FaultKind, VirtualClock
 from prism_async.testing.lipsync import LipsyncEmulator
 from prism_async.testing.nanogpt import NanoGPTEmulator
+from tests.integration._batches import collect
 
 pytestmark = pytest.mark.anyio
 
@@ -76,14 +77,6 @@ def journaled_with_jobs(path: Path) -> set[str]:
 
 def creates_by_prompt(emulator: NanoGPTEmulator) -> collections.Counter[str]:
     return collections.Counter(str(job.sim.request["prompt"]) for job in emulator.jobs.values())
-
-
-async def collect(batch: AsyncIterator[BatchOutcome]) -> dict[str, BatchOutcome]:
-    outcomes: dict[str, BatchOutcome] = {}
-    async for outcome in batch:
-        assert outcome.key not in outcomes, f"{outcome.key} reported twice"
-        outcomes[outcome.key] = outcome
-    return outcomes
 
 
 async def test_a_batch_killed_mid_way_resumes_and_finishes_each_item_exactly_once(
