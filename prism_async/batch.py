@@ -104,7 +104,7 @@ def run_batch(
         on_event: Called with each :data:`BatchEvent` (progress); it must not block.
         timeout: Seconds to wait for one job (the client's default when None). A job
             still running then is reported with a PollTimeout and waited on again by a
-            resumed run.
+            resumed run. It also bounds each output's download.
         lookahead: Items read ahead of the free slots.
         download_concurrency: Downloads in flight at once.
 
@@ -120,7 +120,9 @@ def run_batch(
     runner = ItemRunner(
         client,
         journal=journal,
-        downloader=Downloader(client, download_dir, concurrency=download_concurrency)
+        downloader=Downloader(
+            client, download_dir, concurrency=download_concurrency, timeout=timeout
+        )
         if download_dir is not None
         else None,
         on_event=on_event,
