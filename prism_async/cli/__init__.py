@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import logging
 import os
-import shlex
 import sys
 from collections.abc import Sequence
 
 import anyio
 
 from prism_async.cli._commands import run_command
+from prism_async.cli._notes import RunNotes
 from prism_async.cli._parser import build_parser
 from prism_async.errors import (
     BadRequestError,
@@ -35,7 +35,6 @@ from prism_async.errors import (
     RequestValidationError,
     SubmissionOutcomeUnknown,
 )
-from prism_async.results import JobHandle
 
 __all__ = ["EXIT_FAILED", "EXIT_JOURNAL", "EXIT_OUTCOME_UNKNOWN", "EXIT_REFUSED", "main"]
 
@@ -53,17 +52,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    created: list[JobHandle] = []
-    args.created = created  # the commands note every job they create, for Ctrl-C
+    notes = args.notes = RunNotes()  # the commands note every job they create, for Ctrl-C
     try:
         return anyio.run(run_command, args, dict(os.environ))
     except KeyboardInterrupt:
-        if created:
-            handles = " ".join(shlex.quote(str(h)) for h in created)
-            print(f"interrupted; jobs already created go on: {handles}", file=sys.stderr)
-            print(f"wait for them with: prism-async wait {handles}", file=sys.stderr)
-        else:
-            print("interrupted", file=sys.stderr)
+        for line in notes.on_interrupt():
+            print(line, file=sys.stderr)
         return EXIT_INTERRUPTED
     except SubmissionOutcomeUnknown as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import shlex
 import sys
 from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
@@ -21,8 +22,16 @@ import anyio
 import anyio.to_thread
 
 from prism_async import registry
-from prism_async.batch import run_batch
+from prism_async.batch import (
+    BatchEvent,
+    ItemDropped,
+    ItemFinished,
+    ItemQueued,
+    ItemSubmitted,
+    run_batch,
+)
 from prism_async.cli._jsonl import count_lines, read_items
+from prism_async.cli._notes import RunNotes
 from prism_async.cli._progress import BatchProgress
 from prism_async.client import Client
 from prism_async.errors import RequestValidationError
@@ -57,6 +66,27 @@ async def run_batch_command(args: argparse.Namespace, environ: Mapping[str, str]
         )
     total = await anyio.to_thread.run_sync(count_lines, source)
     progress = BatchProgress(total=total, live=sys.stdout.isatty())
+    notes: RunNotes = args.notes
+    if args.journal is not None:
+        again = shlex.join(["prism-async", "batch", str(source), "--journal", args.journal])
+        notes.resume = (
+            f"every job created is in the journal {shlex.quote(args.journal)}; resume with: {again}"
+        )
+
+    started: set[str] = set()  # items read and not yet answered: a create may be on its way
+
+    def on_event(event: BatchEvent) -> None:
+        if isinstance(event, ItemQueued):
+            started.add(event.key)
+        elif isinstance(event, ItemSubmitted | ItemDropped):
+            started.discard(event.key)
+        elif isinstance(event, ItemFinished):
+            started.discard(event.outcome.key)
+        if isinstance(event, ItemSubmitted) and not event.resumed:
+            notes.answered(event.handles)
+        notes.create_in_flight = args.journal is None and bool(started)
+        progress.on_event(event)
+
     failures = 0
     async with _journal(args.journal) as journal, Client(*providers) as client:
         with _results_file(args.out) as out, progress.display():
@@ -67,7 +97,7 @@ async def run_batch_command(args: argparse.Namespace, environ: Mapping[str, str]
                 journal=journal,
                 download_dir=args.download,
                 fail_fast=args.fail_fast,
-                on_event=progress.on_event,
+                on_event=on_event,
             )
             async for outcome in batch:
                 failures += not outcome.ok

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from prism_async import registry
+from prism_async.cli._notes import RunNotes
 from prism_async.cli._output import print_handle, print_result, quoted
 from prism_async.client import Client
 from prism_async.downloads import check_writable_dir
@@ -99,8 +100,9 @@ async def _generate(args: argparse.Namespace, environ: Mapping[str, str]) -> int
     if args.download:  # refused before paying, not after
         await check_writable_dir(Path(args.download), field="--download")
     async with _client(args.provider, environ) as client:
-        handles = await client.submit(request, provider=args.provider)
-        getattr(args, "created", []).extend(handles)
+        notes: RunNotes = args.notes
+        handles = await client.submit(request, provider=args.provider, before_create=notes.sending)
+        notes.answered(handles)
         if args.no_wait:
             for handle in handles:
                 print_handle(handle, as_json=args.json)
