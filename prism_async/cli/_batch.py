@@ -28,6 +28,7 @@ from prism_async.batch import (
     ItemFinished,
     ItemQueued,
     ItemSubmitted,
+    SQLiteJournal,
     run_batch,
 )
 from prism_async.cli._jsonl import count_lines, read_items
@@ -35,7 +36,6 @@ from prism_async.cli._notes import RunNotes
 from prism_async.cli._progress import BatchProgress
 from prism_async.client import Client
 from prism_async.errors import RequestValidationError
-from prism_async.journal import SQLiteJournal
 from prism_async.provider import VideoProvider
 
 __all__ = ["configured_providers", "run_batch_command"]

@@ -1,18 +1,29 @@
-"""Batch journals: durable notes written before and after every paid call, so a killed
-batch resumes without losing a job or paying twice for one.
+"""Deprecated: the journals live in :mod:`prism_async.batch` now.
 
-:class:`Journal` is the small interface the batch runner uses; :class:`SQLiteJournal` the
-default implementation, one live run per file (a second opener gets
-:class:`~prism_async.errors.JournalLockedError`). A shared database can take its place when
-several machines work one batch. :func:`save_unrecorded` keeps the job handles of a create
-the journal failed to record, in a file beside it.
+``from prism_async.journal import SQLiteJournal`` keeps working, with a
+:class:`DeprecationWarning`; import from ``prism_async.batch`` instead.
 """
 
-from prism_async.errors import JournalError, JournalLockedError
-from prism_async.journal._codec import fingerprint, result_from_dict
-from prism_async.journal._fallback import save_unrecorded, unrecorded_path
-from prism_async.journal._protocol import ItemState, Journal, JournalEntry
-from prism_async.journal._sqlite import SQLiteJournal
+import warnings
+
+from prism_async.batch import (
+    ItemState,
+    Journal,
+    JournalEntry,
+    JournalError,
+    JournalLockedError,
+    SQLiteJournal,
+    fingerprint,
+    result_from_dict,
+    save_unrecorded,
+    unrecorded_path,
+)
+
+warnings.warn(
+    "prism_async.journal is deprecated: import from prism_async.batch",
+    DeprecationWarning,
+    stacklevel=2,
+)
 
 __all__ = [
     "ItemState",

@@ -24,9 +24,16 @@ from prism_async import (
     TransportConfig,
     VideoRequest,
 )
-from prism_async.batch import BatchItem, BatchOutcome, run_batch
+from prism_async.batch import (
+    BatchItem,
+    BatchOutcome,
+    ItemState,
+    Journal,
+    JournalEntry,
+    SQLiteJournal,
+    run_batch,
+)
 from prism_async.errors import JournalError, RequestValidationError
-from prism_async.journal import ItemState, Journal, JournalEntry, SQLiteJournal
 from prism_async.providers.lipsync import AudioTrack, LipsyncProvider, LipsyncRequest
 from prism_async.providers.nanogpt import NanoGPTProvider
 from prism_async.providers.prism import PrismProvider

@@ -14,8 +14,7 @@ import anyio
 import pytest
 
 from prism_async import Client, EngineConfig, Media, PollPolicy, TransportConfig, VideoRequest
-from prism_async.batch import BatchItem, run_batch
-from prism_async.journal import ItemState, SQLiteJournal
+from prism_async.batch import BatchItem, ItemState, SQLiteJournal, run_batch
 from prism_async.providers.lipsync import AudioTrack, LipsyncProvider, LipsyncRequest
 from prism_async.providers.nanogpt import NanoGPTProvider
 from prism_async.testing import EmulatorServer, Fault, FaultKind, VirtualClock
@@ -36,7 +35,7 @@ CHILD = """
 import sys, anyio
 from prism_async import Client, EngineConfig, PollPolicy, VideoRequest
 from prism_async.batch import BatchItem, run_batch
-from prism_async.journal import SQLiteJournal
+from prism_async.batch import SQLiteJournal
 from prism_async.providers.nanogpt import NanoGPTProvider
 
 base_url, api_key, journal_path, items, slots = sys.argv[1:6]
@@ -181,7 +180,7 @@ async def test_an_unknown_create_outcome_is_reported_uncertain_and_never_sent_ag
 async def test_a_create_recorded_but_not_answered_before_a_crash_is_uncertain(
     nano: tuple[NanoGPTEmulator, EmulatorServer, VirtualClock], tmp_path: Path
 ) -> None:
-    from prism_async.journal import fingerprint
+    from prism_async.batch import fingerprint
 
     item = next(batch_items())
     async with SQLiteJournal(tmp_path / "j.sqlite") as journal:

@@ -13,13 +13,13 @@ from pathlib import Path
 import anyio
 import pytest
 
-from prism_async.errors import JournalError, JournalLockedError
-from prism_async.journal import (
+from prism_async.batch import (
     ItemState,
     SQLiteJournal,
     save_unrecorded,
     unrecorded_path,
 )
+from prism_async.errors import JournalError, JournalLockedError
 from prism_async.results import JobHandle
 
 pytestmark = pytest.mark.anyio
@@ -30,7 +30,7 @@ ROOT_IGNORES_MODES = pytest.mark.skipif(AS_ROOT, reason="root writes through rea
 # Opens the journal, says so, and holds it until killed.
 HOLDER = """
 import sys, anyio
-from prism_async.journal import SQLiteJournal
+from prism_async.batch import SQLiteJournal
 
 async def main():
     async with SQLiteJournal(sys.argv[1]):

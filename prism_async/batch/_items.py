@@ -15,7 +15,10 @@ from typing import cast
 import anyio
 import attrs
 
-from prism_async._batch_types import (
+from prism_async.batch._codec import fingerprint, result_from_dict
+from prism_async.batch._fallback import save_unrecorded
+from prism_async.batch._journal import ItemState, Journal, JournalEntry
+from prism_async.batch._values import (
     BatchEvent,
     BatchOutcome,
     ItemDropped,
@@ -34,14 +37,6 @@ from prism_async.errors import (
     PrismAsyncError,
     RequestValidationError,
     SubmissionOutcomeUnknown,
-)
-from prism_async.journal import (
-    ItemState,
-    Journal,
-    JournalEntry,
-    fingerprint,
-    result_from_dict,
-    save_unrecorded,
 )
 from prism_async.provider import VideoProvider
 from prism_async.results import GenerationResult, JobHandle, JobOutcome, JobStatus

@@ -63,9 +63,9 @@ from typing import Literal, NoReturn, TypeVar
 
 import anyio.to_thread
 
+from prism_async.batch._journal import ItemState, JournalEntry
+from prism_async.batch._lock import JournalLock
 from prism_async.errors import JournalError
-from prism_async.journal._lock import JournalLock
-from prism_async.journal._protocol import ItemState, JournalEntry
 from prism_async.results import GenerationResult, JobHandle
 
 __all__ = ["SQLiteJournal"]

@@ -1,24 +1,5 @@
-"""Fan-out batches: many paid generations across providers, concurrently, losing none.
-
-::
-
-    async with Client(nanogpt, lipsync) as client, SQLiteJournal("batch.db") as journal:
-        items = (BatchItem(key=row.id, provider="nanogpt", request=...) for row in rows)
-        async for outcome in run_batch(client, items, journal=journal, download_dir="out"):
-            print(outcome.key, outcome.result or outcome.error)
-
-The engine schedules (see :mod:`prism_async.engine._fanout`): items are pulled lazily,
-each provider has a bounded number of jobs in flight (its plan's concurrency), and the
-engine's per-provider budgets keep the request rate under the documented limits. This
-module decides what one item does: look in the journal, submit (noted before and after),
-wait, note the result, download.
-
-With a journal, running the same batch again resumes it: finished items are reported
-from the journal and not redone; submitted jobs are waited on again, never resubmitted; an
-item whose create outcome is unknown is replayed with the same idempotency key where the
-provider honours one, and otherwise reported as uncertain (``BatchOutcome.uncertain``)
-and left for the user, never paid for twice.
-"""
+"""``run_batch``: many requests through the engine's fan-out, one :class:`ItemRunner`
+per item, with the checks that come before the first create."""
 
 from __future__ import annotations
 
@@ -36,36 +17,20 @@ from os import PathLike
 from pathlib import Path
 from typing import cast
 
-from prism_async._batch_types import (
+from prism_async.batch._items import Item, ItemRunner
+from prism_async.batch._journal import Journal
+from prism_async.batch._values import (
     BatchEvent,
     BatchItem,
     BatchOutcome,
-    ItemDropped,
-    ItemFinished,
-    ItemQueued,
-    ItemSubmitted,
-    OutputDownloaded,
 )
-from prism_async._batch_work import Item, ItemRunner
 from prism_async.client import Client
 from prism_async.downloads import Downloader, check_writable_dir
 from prism_async.engine import FanOutPlan
 from prism_async.errors import JournalError
-from prism_async.journal import Journal
 from prism_async.provider import VideoProvider
 
-__all__ = [
-    "DEFAULT_JOBS_IN_FLIGHT",
-    "BatchEvent",
-    "BatchItem",
-    "BatchOutcome",
-    "ItemDropped",
-    "ItemFinished",
-    "ItemQueued",
-    "ItemSubmitted",
-    "OutputDownloaded",
-    "run_batch",
-]
+__all__ = ["DEFAULT_JOBS_IN_FLIGHT", "run_batch"]
 
 #: Jobs in flight per provider when neither the caller nor the provider's plan says.
 DEFAULT_JOBS_IN_FLIGHT = 32

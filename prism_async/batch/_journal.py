@@ -73,7 +73,7 @@ class Journal(Protocol):
     :meth:`record_submitting` is an atomic per-item claim: only one caller may win a key.
     Nothing here assumes a single writer: a journal on one file keeps other runs out with
     a lock for its whole life, while a shared implementation for several machines grants
-    each claim under a lease instead (see :mod:`prism_async.journal._sqlite`).
+    each claim under a lease instead (see :mod:`prism_async.batch._sqlite`).
     """
 
     async def lookup(self, key: str) -> JournalEntry | None:

@@ -1,0 +1,62 @@
+"""Fan-out batches: many paid generations across providers, concurrently, losing none.
+
+::
+
+    async with Client(nanogpt, lipsync) as client, SQLiteJournal("batch.db") as journal:
+        items = (BatchItem(key=row.id, provider="nanogpt", request=...) for row in rows)
+        async for outcome in run_batch(client, items, journal=journal, download_dir="out"):
+            print(outcome.key, outcome.result or outcome.error)
+
+The engine schedules (see :mod:`prism_async.engine._fanout`): items are pulled lazily,
+each provider has a bounded number of jobs in flight (its plan's concurrency), and the
+engine's per-provider budgets keep the request rate under the documented limits. This
+package decides what one item does (``_items``: look in the journal, submit, noted as the
+create's bytes leave and after its answer, wait, note the result, download) and keeps the
+journals (``_journal``: the protocol; ``_sqlite``: the default, one live run per file).
+
+With a journal, running the same batch again resumes it: finished items are reported
+from the journal and not redone; submitted jobs are waited on again, never resubmitted; an
+item whose create outcome is unknown is replayed with the same idempotency key where the
+provider honours one, and otherwise reported as uncertain (``BatchOutcome.uncertain``)
+and left for the user, never paid for twice.
+"""
+
+from prism_async.batch._codec import fingerprint, result_from_dict
+from prism_async.batch._fallback import save_unrecorded, unrecorded_path
+from prism_async.batch._journal import ItemState, Journal, JournalEntry
+from prism_async.batch._run import DEFAULT_JOBS_IN_FLIGHT, run_batch
+from prism_async.batch._sqlite import SQLiteJournal
+from prism_async.batch._values import (
+    BatchEvent,
+    BatchItem,
+    BatchOutcome,
+    ItemDropped,
+    ItemFinished,
+    ItemQueued,
+    ItemSubmitted,
+    OutputDownloaded,
+)
+from prism_async.errors import JournalError, JournalLockedError
+
+__all__ = [
+    "DEFAULT_JOBS_IN_FLIGHT",
+    "BatchEvent",
+    "BatchItem",
+    "BatchOutcome",
+    "ItemDropped",
+    "ItemFinished",
+    "ItemQueued",
+    "ItemState",
+    "ItemSubmitted",
+    "Journal",
+    "JournalEntry",
+    "JournalError",
+    "JournalLockedError",
+    "OutputDownloaded",
+    "SQLiteJournal",
+    "fingerprint",
+    "result_from_dict",
+    "run_batch",
+    "save_unrecorded",
+    "unrecorded_path",
+]
