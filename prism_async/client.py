@@ -193,7 +193,10 @@ class Client:
         :class:`~prism_async.downloads.Downloader`, which batches use too). ``timeout``
         bounds each output's download, retries included (TransportTimeout).
         """
-        files = await Downloader(self, directory, timeout=timeout).fetch(result)
+        downloader = Downloader(
+            self.transport, directory, refresh=self.get, clock=self.engine.clock, timeout=timeout
+        )
+        files = await downloader.fetch(result)
         return tuple(f.path for f in files)
 
     @staticmethod

@@ -2,9 +2,13 @@
 
 A download never touches the generation: a failed one is retried on its own, and a
 presigned URL that has expired (or answers 403/404) is replaced by a fresh one from a
-status fetch (``client.get``), never by generating again. A file already in place is not
-downloaded again. Nothing half-written or unchecked ever carries the final name, so
-"present" always means "complete".
+status fetch (the ``refresh`` function, e.g. ``Client.get``), never by generating again. A
+file already in place is not downloaded again. Nothing half-written or unchecked ever
+carries the final name, so "present" always means "complete": the :class:`Downloader`
+alone owns that protocol (the transport only streams bytes into the file it is given).
+
+The downloader is built from what it uses (a transport, a refresh function, a clock), not
+from a client, so the client can use it without the two importing each other.
 """
 
 from __future__ import annotations
@@ -12,14 +16,15 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import anyio
 import anyio.to_thread
 import attrs
 
+from prism_async.clock import Clock
 from prism_async.errors import (
     APIStatusError,
     PrismAsyncError,
@@ -30,12 +35,13 @@ from prism_async.errors import (
     TransportError,
     TransportTimeout,
 )
-from prism_async.results import GenerationResult, JobStatus, Output
+from prism_async.results import GenerationResult, JobHandle, JobStatus, Output
+from prism_async.transport import Transport
 
-if TYPE_CHECKING:
-    from prism_async.client import Client
+__all__ = ["DownloadedFile", "Downloader", "Refresh", "check_writable_dir", "looks_like_media"]
 
-__all__ = ["DownloadedFile", "Downloader", "check_writable_dir", "looks_like_media"]
+#: A job's current result (with fresh output URLs): ``Client.get``.
+Refresh = Callable[[JobHandle], Awaitable[GenerationResult]]
 
 # Statuses a presigned URL answers once it has expired or been revoked.
 _STALE_URL = frozenset({401, 403, 404, 410})
@@ -73,26 +79,32 @@ class Downloader:
     """Downloads the outputs of succeeded results into one folder, a few at a time.
 
     Args:
-        client: The client whose transport moves the bytes and whose ``get`` renews URLs.
+        transport: Streams the bytes.
         directory: Where the files go (created when needed).
+        refresh: A job's current result, for a fresh URL when one has expired.
+        clock: Waits between attempts (the engine's clock).
         concurrency: Downloads in flight at once.
         attempts: Tries of one file, the first included.
-        backoff: Seconds before the first retry, doubling each time (engine clock).
+        backoff: Seconds before the first retry, doubling each time.
         timeout: Seconds one output may take, every attempt included (None: bounded only
             by the transport's timeouts). A stalled download ends then, not minutes later.
     """
 
     def __init__(
         self,
-        client: Client,
+        transport: Transport,
         directory: str | os.PathLike[str],
         *,
+        refresh: Refresh,
+        clock: Clock,
         concurrency: int = 4,
         attempts: int = 4,
         backoff: float = 0.5,
         timeout: float | None = None,
     ) -> None:
-        self.client = client
+        self.transport = transport
+        self.refresh = refresh
+        self.clock = clock
         self.timeout = timeout
         self.directory = Path(directory)
         self.attempts = max(1, attempts)
@@ -149,7 +161,7 @@ class Downloader:
         )
 
     async def _download(self, result: GenerationResult, index: int, path: Path) -> int:
-        clock = self.client.engine.clock
+        clock = self.clock
         output = result.outputs[index]
         error: PrismAsyncError | None = None
         for attempt in range(self.attempts):
@@ -171,7 +183,7 @@ class Downloader:
 
     async def _fresh_output(self, result: GenerationResult, index: int) -> Output:
         self.refreshed += 1
-        fresh = await self.client.get(result.handle)
+        fresh = await self.refresh(result.handle)
         if fresh.status is not JobStatus.SUCCEEDED or len(fresh.outputs) <= index:
             raise ProviderResponseError(
                 f"output {index} is no longer available ({fresh.status.value})",
@@ -184,7 +196,7 @@ class Downloader:
         temporary = path.with_name(f".{path.name}.tmp")
         try:
             async with self._limiter:
-                size = await self.client.transport.download(output.url, temporary)
+                size = await self.transport.download(output.url, temporary)
             head = await anyio.to_thread.run_sync(_head, temporary)
             if size <= 0 or not looks_like_media(head, output.content_type):
                 raise ProviderResponseError(

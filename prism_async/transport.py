@@ -29,7 +29,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from types import TracebackType
@@ -80,7 +79,8 @@ class Transport(Protocol):
         ...
 
     async def download(self, url: str, destination: Path, *, chunk_size: int = 1 << 16) -> int:
-        """Stream ``url`` into ``destination`` (written whole or not at all); the size."""
+        """Stream ``url`` into the file ``destination``; the size. On an error the file may
+        hold part of it: the caller writes to a temporary name and checks before renaming."""
         ...
 
 
@@ -380,9 +380,8 @@ class AiohttpTransport:
         return form
 
     async def download(self, url: str, destination: Path, *, chunk_size: int = 1 << 16) -> int:
-        """Stream a file to ``destination`` through a temporary file, renamed into place."""
+        """Stream a file into ``destination`` (follows redirects; no credential is sent)."""
         session = self._require_session()
-        partial = destination.with_name(destination.name + ".part")
         size = 0
         try:
             async with session.get(url) as resp:
@@ -391,20 +390,16 @@ class AiohttpTransport:
                     raise status_error_class(resp.status)(
                         f"download from {_host(url)} refused", status_code=resp.status
                     )
-                with await asyncio.to_thread(open, partial, "wb") as out:
+                with await asyncio.to_thread(open, destination, "wb") as out:
                     async for chunk in resp.content.iter_chunked(chunk_size):
                         size += len(chunk)
                         await asyncio.to_thread(out.write, chunk)
-            await asyncio.to_thread(os.replace, partial, destination)
         except aiohttp.ClientConnectorError as exc:
             raise ConnectError(f"cannot connect to {_host(url)}") from exc
         except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
             raise TransportError(
                 f"download from {_host(url)} failed: {type(exc).__name__}"
             ) from exc
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                await asyncio.to_thread(partial.unlink)
         return size
 
     def _require_session(self) -> aiohttp.ClientSession:

@@ -86,7 +86,12 @@ def run_batch(
         client,
         journal=journal,
         downloader=Downloader(
-            client, download_dir, concurrency=download_concurrency, timeout=timeout
+            client.transport,
+            download_dir,
+            refresh=client.get,
+            clock=client.engine.clock,
+            concurrency=download_concurrency,
+            timeout=timeout,
         )
         if download_dir is not None
         else None,

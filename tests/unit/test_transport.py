@@ -417,37 +417,23 @@ async def test_transport_must_be_opened_before_use() -> None:
 VIDEO = bytes(range(256)) * 2000
 
 
-async def test_download_writes_the_file_through_a_part_file(
+async def test_download_streams_the_whole_body_into_the_given_file(
     server: Server, transport: AiohttpTransport, tmp_path: Path
 ) -> None:
-    observed: list[bool] = []
-    destination = tmp_path / "out.mp4"
+    # The transport only streams; the Downloader owns the temporary name, the check and the
+    # rename (tests/integration/test_downloads.py).
+    async def video(request: web.Request, hit: int) -> web.Response:
+        return web.Response(body=VIDEO, content_type="video/mp4")
 
-    async def stream(request: web.Request, hit: int) -> web.StreamResponse:
-        response = web.StreamResponse(headers={"Content-Type": "video/mp4"})
-        response.content_length = len(VIDEO)
-        await response.prepare(request)
-        await response.write(VIDEO[:1000])
-        # Wait (a few ms at most) for the client to have begun writing.
-        partial = destination.with_name("out.mp4.part")
-        for _ in range(500):
-            if partial.exists():
-                break
-            await anyio.sleep(0.001)
-        observed.append(partial.exists() and not destination.exists())
-        await response.write(VIDEO[1000:])
-        await response.write_eof()
-        return response
-
-    server.handlers["video"] = stream
+    server.handlers["video"] = video
+    destination = tmp_path / ".out.mp4.tmp"
     size = await transport.download(server.url("video"), destination)
     assert size == len(VIDEO)
     assert destination.read_bytes() == VIDEO
-    assert observed == [True]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4"]
+    assert list(tmp_path.iterdir()) == [destination]
 
 
-async def test_download_cut_short_leaves_nothing_behind(
+async def test_download_cut_short_raises(
     server: Server, transport: AiohttpTransport, tmp_path: Path
 ) -> None:
     async def truncated(request: web.Request, hit: int) -> web.StreamResponse:
@@ -462,7 +448,6 @@ async def test_download_cut_short_leaves_nothing_behind(
     server.handlers["video"] = truncated
     with pytest.raises(TransportError):
         await transport.download(server.url("video"), tmp_path / "out.mp4")
-    assert list(tmp_path.iterdir()) == []
 
 
 async def test_failed_download_keeps_an_existing_file_untouched(
