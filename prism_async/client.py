@@ -10,7 +10,7 @@ from types import TracebackType
 from typing import TypeVar
 
 from prism_async import registry
-from prism_async.clock import Clock
+from prism_async.clock import Clock, SystemClock
 from prism_async.downloads import Downloader
 from prism_async.engine import BeforeCreate, Engine, EngineConfig
 from prism_async.errors import GenerationFailed, RequestValidationError
@@ -55,7 +55,9 @@ class Client:
                 raise ValueError(f"two providers named {provider.name!r}")
             self.providers = {**self.providers, provider.name: provider}
         self._owned = transport is None
-        self.transport: Transport = transport or AiohttpTransport(transport_config)
+        clock = clock or SystemClock()
+        # One clock for every wait: polling, budgets, deadlines and the transport's backoff.
+        self.transport: Transport = transport or AiohttpTransport(transport_config, clock=clock)
         self.engine = Engine(self.transport, clock=clock, config=config)
 
     @classmethod

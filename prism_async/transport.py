@@ -4,8 +4,9 @@ Only this module imports aiohttp on the client side. It carries out the
 :class:`~prism_async.http.HttpRequest` values providers build, maps aiohttp's exceptions
 onto :mod:`prism_async.errors`, and retries an exchange only where its
 :class:`~prism_async.http.RetryMode` allows (never a blind retry of a paid create).
-Retries use stamina (exponential backoff with jitter, bounded attempts); ``Retry-After``
-is honoured through stamina's backoff hook, in seconds or HTTP-date form, capped.
+What is retried and after how long is decided in :mod:`prism_async._policy` (exponential
+backoff with jitter, bounded attempts; ``Retry-After`` honoured in seconds or HTTP-date
+form, capped); the waits are on the injected clock, so a virtual clock covers them too.
 
 Whether a request left is known, not guessed. aiohttp's tracing marks the two moments
 that matter: a connection is in hand (``on_connection_create_end`` or
@@ -36,9 +37,9 @@ from typing import IO, Any, Protocol
 
 import aiohttp
 import attrs
-import stamina
 
-from prism_async._retry_after import parse_retry_after
+from prism_async._policy import Backoff, retry_after_answer, retry_after_failure
+from prism_async.clock import Clock, SystemClock
 from prism_async.errors import (
     ConnectError,
     PrismAsyncError,
@@ -48,14 +49,13 @@ from prism_async.errors import (
     TransportTimeout,
     status_error_class,
 )
-from prism_async.http import FileBody, FilePart, HttpRequest, HttpResponse, Multipart, RetryMode
+from prism_async.http import FileBody, FilePart, HttpRequest, HttpResponse, Multipart
 from prism_async.secrets import Secret
 
 __all__ = ["AiohttpTransport", "BeforeSend", "Transport", "TransportConfig"]
 
 log = logging.getLogger("prism_async.transport")
 
-_SAFE_RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 #: Awaited when a connection is in hand and the request's bytes are about to leave (once
@@ -116,18 +116,15 @@ class TransportConfig:
     max_response_bytes: int = 16 * 1024 * 1024
     user_agent: str = "prism-async/0.1"
 
-
-class _RetryableStatus(Exception):
-    def __init__(self, response: HttpResponse, retry_after: float | None) -> None:
-        super().__init__(f"HTTP {response.status}")
-        self.response = response
-        self.retry_after = retry_after
-
-
-class _RetryableFailure(Exception):
-    def __init__(self, error: TransportError) -> None:
-        super().__init__(str(error))
-        self.error = error
+    @property
+    def backoff(self) -> Backoff:
+        return Backoff(
+            attempts=max(1, self.attempts),
+            initial=self.wait_initial,
+            maximum=self.wait_max,
+            jitter=self.wait_jitter,
+            max_retry_after=self.max_retry_after,
+        )
 
 
 @attrs.define
@@ -177,10 +174,15 @@ class AiohttpTransport:
 
     Args:
         config: Timeouts, pool and retry policy.
+        clock: What backoff waits on (the engine's clock: a virtual one in tests).
     """
 
-    def __init__(self, config: TransportConfig | None = None) -> None:
+    def __init__(
+        self, config: TransportConfig | None = None, *, clock: Clock | None = None
+    ) -> None:
         self.config = config or TransportConfig()
+        self.clock = clock or SystemClock()
+        self._backoff = self.config.backoff
         self._session: aiohttp.ClientSession | None = None
         self.requests_sent = 0
 
@@ -233,67 +235,33 @@ class AiohttpTransport:
         self, request: HttpRequest, *, before_send: BeforeSend | None = None
     ) -> HttpResponse:
         """Carry out one exchange, retrying only what its RetryMode allows."""
-        cfg = self.config
         attempts: list[_Attempt] = []
-        response: HttpResponse | None = None
-        error: TransportError | None = None
-        try:
-            async for attempt in stamina.retry_context(
-                on=self._backoff_hook,
-                attempts=cfg.attempts,
-                timeout=None,
-                wait_initial=cfg.wait_initial,
-                wait_max=cfg.wait_max,
-                wait_jitter=cfg.wait_jitter,
-            ):
-                with attempt:
-                    attempts.append(_Attempt(before_send=before_send))
-                    response = await self._attempt(request, attempts[-1])
-                    break
-        except _RetryableStatus as exc:
-            response = exc.response
-        except _RetryableFailure as exc:
-            error = exc.error
-        except TransportError as exc:
-            error = exc
-        if response is not None:
-            return _settled(request, response, attempts)
-        assert error is not None  # stamina raises once its attempts are spent
-        if request.charges and any(a.ambiguous for a in attempts):
-            raise _unknown(request, error) from error
-        raise error from error.__cause__
-
-    def _backoff_hook(self, exc: Exception) -> bool | float:
-        if isinstance(exc, _RetryableStatus):
-            if exc.retry_after is None:
-                return True
-            if exc.retry_after > self.config.max_retry_after:
-                return False
-            return exc.retry_after
-        return isinstance(exc, _RetryableFailure)
-
-    async def _attempt(self, request: HttpRequest, attempt: _Attempt) -> HttpResponse:
-        try:
-            response = await self._exchange(request, attempt)
-        except ConnectError as exc:
-            raise _RetryableFailure(exc) from exc  # nothing was sent: always safe
-        except TransportError as exc:
-            if request.retry is RetryMode.SAFE:
-                raise _RetryableFailure(exc) from exc
-            raise
-        if self._should_retry_status(request, response):
-            raise _RetryableStatus(response, parse_retry_after(response.headers.get("retry-after")))
-        return response
-
-    @staticmethod
-    def _should_retry_status(request: HttpRequest, response: HttpResponse) -> bool:
-        if response.status == 429 and "retry-after" not in response.headers:
-            # A 429 that does not say when (a plan's concurrency limit) is not retried
-            # here: the engine waits for a slot or backs off instead of hammering.
-            return False
-        if request.retry is RetryMode.SAFE:
-            return response.status in _SAFE_RETRY_STATUSES
-        return response.status in request.refused_statuses
+        while True:
+            attempt = _Attempt(before_send=before_send)
+            attempts.append(attempt)
+            try:
+                response = await self._exchange(request, attempt)
+            except TransportError as error:
+                wait = None
+                if retry_after_failure(request, error):
+                    wait = self._backoff.wait(len(attempts))
+                if wait is None:
+                    if request.charges and any(a.ambiguous for a in attempts):
+                        raise _unknown(request, error) from error
+                    raise
+            else:
+                retry, retry_after = retry_after_answer(request, response)
+                wait = self._backoff.wait(len(attempts), retry_after) if retry else None
+                if wait is None:
+                    return _settled(request, response, attempts)
+            log.info(
+                "%s %s: try %d failed; again in %.2f s",
+                request.method,
+                _strip_query(request.url),
+                len(attempts),
+                wait,
+            )
+            await self.clock.sleep(wait)
 
     async def _exchange(self, request: HttpRequest, attempt: _Attempt) -> HttpResponse:
         session = self._require_session()

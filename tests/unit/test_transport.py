@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import math
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -11,10 +12,14 @@ import anyio
 import attrs
 import pytest
 from aiohttp import web
+from hypothesis import given
+from hypothesis import strategies as st
 
+from prism_async._policy import Backoff
 from prism_async.errors import ConnectError, NotFoundError, TransportError
 from prism_async.http import FileBody, FilePart, HttpRequest, Multipart, RetryMode
 from prism_async.secrets import Secret
+from prism_async.testing import VirtualClock
 from prism_async.transport import AiohttpTransport, TransportConfig
 
 pytestmark = pytest.mark.anyio
@@ -241,6 +246,48 @@ async def test_retry_after_replaces_the_backoff(server: Server) -> None:
             assert (await transport.send(get(server.url("y")))).status == 200
     assert server.hits["x"] == 3
     assert server.hits["y"] == 2
+
+
+async def test_backoff_waits_on_the_injected_clock(server: Server) -> None:
+    # The default backoff (0.5 s, 1 s, 2 s, each plus up to 1 s of jitter) passes on the
+    # virtual clock: the real time spent is a few milliseconds of loopback exchanges.
+    clock = VirtualClock()
+    server.handlers["x"] = respond(503, 503, 503, 200)
+    async with AiohttpTransport(TransportConfig(), clock=clock) as transport:
+        with anyio.fail_after(5):
+            assert (await transport.send(get(server.url("x")))).status == 200
+    assert server.hits["x"] == 4
+    assert 3.5 <= clock.monotonic() <= 6.5
+
+
+@given(
+    tries=st.integers(1, 10),
+    initial=st.floats(0.0, 5.0),
+    maximum=st.floats(0.0, 30.0),
+    jitter=st.floats(0.0, 2.0),
+)
+def test_backoff_doubles_capped_with_jitter_and_stops_after_its_attempts(
+    tries: int, initial: float, maximum: float, jitter: float
+) -> None:
+    backoff = Backoff(attempts=5, initial=initial, maximum=maximum, jitter=jitter)
+    wait = backoff.wait(tries)
+    if tries >= 5:
+        assert wait is None
+    else:
+        assert wait is not None
+        base = min(maximum, initial * 2.0 ** (tries - 1))
+        assert base <= wait <= base + jitter
+
+
+@given(st.floats(allow_nan=True, allow_infinity=True))
+def test_a_retry_after_is_honoured_only_within_the_cap(seconds: float) -> None:
+    wait = Backoff(max_retry_after=60.0).wait(1, seconds)
+    if 0 <= seconds <= 60:
+        assert wait == seconds
+    elif -math.inf < seconds < 0:
+        assert wait == 0.0
+    else:
+        assert wait is None  # more than is honoured, or not a number: the caller decides
 
 
 @pytest.mark.parametrize("status", [429, 503])

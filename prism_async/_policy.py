@@ -1,0 +1,99 @@
+"""Every retry and wait decision of the library, in one place.
+
+Each layer asks this module and never decides on its own; providers report facts (a status,
+an error code, a hint) and never loop. What is retried, where, after how long, and what
+bounds it (``tries``: ``TransportConfig.attempts``; ``budget``: ``PollPolicy.error_budget``):
+
+=========================  ==========  ========================  ==============  ==========
+what failed                layer       retried?                  after           bound
+=========================  ==========  ========================  ==============  ==========
+nothing sent: no           transport   always (it cannot pay     backoff         tries
+connection, a pool wait,               twice)
+failed before a byte left
+sent, no whole answer      transport   SAFE requests only; never backoff         tries
+(timeout, dropped)                     a REFUSED_ONLY create
+408, 5xx                   transport   SAFE requests only        backoff         tries
+429 with ``Retry-After``   transport   SAFE, and REFUSED_ONLY    Retry-After     tries; not
+                                       creates (not charged)                     over the cap
+429, no ``Retry-After``    engine      when one of the           a job ending    default
+(plan concurrency)         slots       provider's jobs ends                      timeout
+a status fetch             scheduler   yes                       Retry-After or  budget
+(transient)                                                      doubling
+a download                 downloader  yes (a fresh URL if it    doubling        tries,
+                                       expired)                                  timeout
+=========================  ==========  ========================  ==============  ==========
+
+Backoff is exponential from ``wait_initial``, doubling, capped at ``wait_max``, plus a
+random jitter up to ``wait_jitter``. Every wait is on the engine's clock (a virtual one in
+tests), so one clock covers all waiting.
+
+A documented minimum is never undercut: where a provider documents a floor for its poll
+cadence (Prism: 10 s), the engine's clamps may lengthen a pause but never shorten it below
+that floor.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+
+import attrs
+
+from prism_async._retry_after import parse_retry_after
+from prism_async.errors import ConnectError, TransportError
+from prism_async.http import HttpRequest, HttpResponse, RetryMode
+
+__all__ = ["Backoff", "retry_after_answer", "retry_after_failure"]
+
+_SAFE_RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+
+
+@attrs.frozen(kw_only=True)
+class Backoff:
+    """How long to wait before a retry, and how many tries in all.
+
+    Args:
+        attempts: Tries of one exchange, the first included.
+        initial: The first backoff, seconds.
+        maximum: The largest backoff, seconds.
+        jitter: The largest random jitter added to a backoff, seconds.
+        max_retry_after: The longest ``Retry-After`` honoured; an answer asking for more is
+            not retried (it reaches the caller, with ``retry_after`` set).
+    """
+
+    attempts: int = 4
+    initial: float = 0.5
+    maximum: float = 10.0
+    jitter: float = 1.0
+    max_retry_after: float = 60.0
+
+    def wait(self, tries: int, retry_after: float | None = None) -> float | None:
+        """Seconds before try ``tries + 1``; None when there is none (the tries are spent,
+        or the server asks for a longer wait than is honoured)."""
+        if tries >= self.attempts:
+            return None
+        if retry_after is not None:
+            if not math.isfinite(retry_after) or retry_after > self.max_retry_after:
+                return None
+            return max(0.0, retry_after)
+        base = min(self.maximum, self.initial * 2.0 ** (tries - 1))
+        return base + random.uniform(0.0, self.jitter)
+
+
+def retry_after_failure(request: HttpRequest, error: TransportError) -> bool:
+    """Whether an exchange that got no answer may be tried again."""
+    return isinstance(error, ConnectError) or request.retry is RetryMode.SAFE
+
+
+def retry_after_answer(request: HttpRequest, response: HttpResponse) -> tuple[bool, float | None]:
+    """Whether an answered exchange may be tried again, and the wait the server asked for.
+
+    A 429 that does not say when (a plan's concurrency limit) is not retried here: the
+    engine waits for a slot instead of hammering the API.
+    """
+    retry_after = parse_retry_after(response.headers.get("retry-after"))
+    if response.status == 429 and "retry-after" not in response.headers:
+        return False, None
+    if request.retry is RetryMode.SAFE:
+        return response.status in _SAFE_RETRY_STATUSES, retry_after
+    return response.status in request.refused_statuses, retry_after
