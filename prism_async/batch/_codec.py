@@ -1,4 +1,5 @@
-"""Request fingerprints, and results read back from their ``to_dict`` form."""
+"""Request fingerprints, and results read back from their JSON form (one converter,
+:mod:`prism_async._result_json`)."""
 
 from __future__ import annotations
 
@@ -13,14 +14,9 @@ from typing import Any
 
 import attrs
 
+from prism_async._result_json import result_from_json
 from prism_async.results import (
-    Cost,
-    CostUnit,
-    Failure,
-    FailureKind,
     GenerationResult,
-    JobStatus,
-    Output,
 )
 
 __all__ = ["fingerprint", "result_from_dict"]
@@ -66,45 +62,6 @@ def _plain(value: object) -> Any:
     return value
 
 
-def _time(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text) if text else None
-
-
 def result_from_dict(data: Mapping[str, Any]) -> GenerationResult:
     """A :class:`GenerationResult` from its ``to_dict()`` form (``raw`` is not kept)."""
-    error = data.get("error")
-    cost = data.get("cost")
-    return GenerationResult(
-        provider=data["provider"],
-        id=data["id"],
-        status=JobStatus(data["status"]),
-        raw_status=data.get("raw_status"),
-        outputs=tuple(
-            Output(
-                url=o["url"],
-                content_type=o.get("content_type"),
-                duration=o.get("duration"),
-                expires_at=_time(o.get("expires_at")),
-            )
-            for o in data.get("outputs", ())
-        ),
-        failure=None
-        if error is None
-        else Failure(
-            kind=FailureKind(error.get("kind", "error")),
-            code=error.get("code"),
-            message=error.get("message"),
-            retryable=bool(error.get("retryable", False)),
-        ),
-        progress=data.get("progress"),
-        eta_seconds=data.get("eta_seconds"),
-        cost=None
-        if cost is None
-        else Cost(
-            amount=Decimal(str(cost["amount"])),
-            unit=CostUnit(cost["unit"]),
-            estimated=bool(cost.get("estimated", False)),
-        ),
-        created_at=_time(data.get("created_at")),
-        completed_at=_time(data.get("completed_at")),
-    )
+    return result_from_json(data)
