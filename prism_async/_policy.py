@@ -40,12 +40,28 @@ import random
 import attrs
 
 from prism_async._retry_after import parse_retry_after
-from prism_async.errors import ConnectError, TransportError
+from prism_async.errors import (
+    APIStatusError,
+    ConnectError,
+    PrismAsyncError,
+    ProviderResponseError,
+    RateLimitedError,
+    ServerError,
+    TransportError,
+)
 from prism_async.http import HttpRequest, HttpResponse, RetryMode
 
-__all__ = ["Backoff", "retry_after_answer", "retry_after_failure"]
+__all__ = [
+    "Backoff",
+    "download_retryable",
+    "retry_after_answer",
+    "retry_after_failure",
+    "url_expired",
+]
 
 _SAFE_RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+# Statuses a presigned URL answers once it has expired or been revoked.
+_EXPIRED_URL = frozenset({401, 403, 404, 410})
 
 
 @attrs.frozen(kw_only=True)
@@ -97,3 +113,14 @@ def retry_after_answer(request: HttpRequest, response: HttpResponse) -> tuple[bo
     if request.retry is RetryMode.SAFE:
         return response.status in _SAFE_RETRY_STATUSES, retry_after
     return response.status in request.refused_statuses, retry_after
+
+
+def url_expired(error: PrismAsyncError) -> bool:
+    """Whether a download's URL has expired (or was revoked): fetch a fresh one."""
+    return isinstance(error, APIStatusError) and error.status_code in _EXPIRED_URL
+
+
+def download_retryable(error: PrismAsyncError) -> bool:
+    """Whether a failed download may be tried again (the generation is never redone)."""
+    transient = (TransportError, ServerError, RateLimitedError, ProviderResponseError)
+    return isinstance(error, transient) or url_expired(error)

@@ -24,15 +24,12 @@ import anyio
 import anyio.to_thread
 import attrs
 
+from prism_async._policy import Backoff, download_retryable, url_expired
 from prism_async.clock import Clock
 from prism_async.errors import (
-    APIStatusError,
     PrismAsyncError,
     ProviderResponseError,
-    RateLimitedError,
     RequestValidationError,
-    ServerError,
-    TransportError,
     TransportTimeout,
 )
 from prism_async.results import GenerationResult, JobHandle, JobStatus, Output
@@ -43,8 +40,6 @@ __all__ = ["DownloadedFile", "Downloader", "Refresh", "check_writable_dir", "loo
 #: A job's current result (with fresh output URLs): ``Client.get``.
 Refresh = Callable[[JobHandle], Awaitable[GenerationResult]]
 
-# Statuses a presigned URL answers once it has expired or been revoked.
-_STALE_URL = frozenset({401, 403, 404, 410})
 # Fetch a fresh URL when the current one expires sooner than this.
 _EXPIRY_MARGIN = timedelta(seconds=30)
 _EXTENSIONS = {"video/mp4": ".mp4", "video/webm": ".webm", "video/quicktime": ".mov"}
@@ -107,8 +102,7 @@ class Downloader:
         self.clock = clock
         self.timeout = timeout
         self.directory = Path(directory)
-        self.attempts = max(1, attempts)
-        self.backoff = backoff
+        self._backoff = Backoff(attempts=max(1, attempts), initial=backoff, jitter=0.0)
         self._limiter = anyio.CapacityLimiter(max(1, concurrency))
         self._made = False
         #: Files written, files found already in place, retries, fresh URLs fetched.
@@ -161,25 +155,21 @@ class Downloader:
         )
 
     async def _download(self, result: GenerationResult, index: int, path: Path) -> int:
-        clock = self.clock
         output = result.outputs[index]
-        error: PrismAsyncError | None = None
-        for attempt in range(self.attempts):
-            if attempt:
-                self.retries += 1
-                await clock.sleep(min(10.0, self.backoff * 2 ** (attempt - 1)))
-            if _expiring(output, clock.now()) or _stale(error):
+        tries, stale = 0, False
+        while True:
+            if stale or _expiring(output, self.clock.now()):
                 output = await self._fresh_output(result, index)
+            tries += 1
             try:
                 return await self._attempt(output, path)
-            except (TransportError, ServerError, RateLimitedError, ProviderResponseError) as exc:
-                error = exc
-            except APIStatusError as exc:
-                if exc.status_code not in _STALE_URL:
+            except PrismAsyncError as exc:
+                wait = self._backoff.wait(tries) if download_retryable(exc) else None
+                if wait is None:
                     raise
-                error = exc
-        assert error is not None
-        raise error
+                stale = url_expired(exc)
+            self.retries += 1
+            await self.clock.sleep(wait)
 
     async def _fresh_output(self, result: GenerationResult, index: int) -> Output:
         self.refreshed += 1
@@ -235,10 +225,6 @@ def _probe_dir(directory: Path) -> None:
 def _expiring(output: Output, now: datetime) -> bool:
     expires = output.expires_at
     return expires is not None and expires - _EXPIRY_MARGIN <= now
-
-
-def _stale(error: PrismAsyncError | None) -> bool:
-    return isinstance(error, APIStatusError) and error.status_code in _STALE_URL
 
 
 def _present_size(path: Path) -> int:
