@@ -1,5 +1,7 @@
 """What every provider's cattrs converter shares: renames, timestamps, money, and cattrs'
-error paths turned into a ProviderResponseError that names the field."""
+error paths turned into a ProviderResponseError that names the field.
+
+Provider authors import these from :mod:`prism_async.providers`."""
 
 from __future__ import annotations
 

@@ -22,6 +22,7 @@
     │   ├── ConflictError              409
     │   ├── UnprocessableError         422 (Prism: invalid_template)
     │   ├── RateLimitedError           429, with ``retry_after``
+    │   │   └── ConcurrencyLimitError  429: the plan's concurrent jobs are all running
     │   └── ServerError                5xx
     │       └── ServiceUnavailableError 503 (Prism: free_tier_paused; lipsync: outcome unknown)
     ├── ProviderResponseError                      a response did not have the documented shape
@@ -46,6 +47,7 @@ __all__ = [
     "APIStatusError",
     "AuthenticationError",
     "BadRequestError",
+    "ConcurrencyLimitError",
     "ConflictError",
     "ConnectError",
     "GenerationFailed",
@@ -263,11 +265,26 @@ class UnprocessableError(APIStatusError):
 
 
 class RateLimitedError(APIStatusError):
-    """429: rate or concurrency limit. ``retry_after`` is in seconds, where the API said."""
+    """429: a rate limit (or, as :class:`ConcurrencyLimitError`, the plan's concurrency
+    limit). ``retry_after`` is in seconds, where the API said."""
 
     def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object) -> None:
         super().__init__(message, **kwargs)  # type: ignore[arg-type]
         self.retry_after = retry_after
+
+
+class ConcurrencyLimitError(RateLimitedError):
+    """429 because the plan's concurrency limit is reached: as many jobs as the plan allows
+    are still running, so the request was refused (and not charged). Asking faster does not
+    help: a slot frees when one of the account's jobs ends. The engine's submit waits for
+    that (one waiter at a time) instead of raising this at once.
+
+    ``code`` is the API's code, where it gave one (``concurrency_limit_reached``).
+    """
+
+    #: The error code the APIs give this 429; :func:`status_error_class`'s callers (the
+    #: provider kit's ``api_error``) read a 429 carrying it as this class.
+    CODE = "concurrency_limit_reached"
 
 
 class ServerError(APIStatusError):

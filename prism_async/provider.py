@@ -1,17 +1,30 @@
 """The contract every provider adapter meets: sans-IO translation between requests,
-HTTP exchanges and normalized results."""
+HTTP exchanges and normalized results; and the optional capabilities a provider may
+declare besides (cancel, list, cost estimate, model catalog, a plan's job limit).
+
+Provider authors import all of it from :mod:`prism_async.providers`."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
 import attrs
 
 from prism_async.http import Flow
-from prism_async.results import GenerationResult, JobHandle
+from prism_async.results import Cost, GenerationResult, JobHandle
 
-__all__ = ["PollHint", "Rate", "VideoProvider"]
+__all__ = [
+    "ModelInfo",
+    "PollHint",
+    "Rate",
+    "SupportsCancel",
+    "SupportsCostEstimate",
+    "SupportsJobLimit",
+    "SupportsList",
+    "SupportsModels",
+    "VideoProvider",
+]
 
 
 @attrs.frozen(kw_only=True)
@@ -43,6 +56,11 @@ class VideoProvider(Protocol):
     """A provider adapter. It never awaits and never imports aiohttp: it builds flows
     (generators of :mod:`prism_async.http` effects) that the engine drives.
 
+    Optional capabilities are protocols of their own, checked with ``isinstance`` (a
+    provider may also subclass them, to have mypy check that it keeps its word):
+    :class:`SupportsCancel`, :class:`SupportsList`, :class:`SupportsCostEstimate`,
+    :class:`SupportsModels` and :class:`SupportsJobLimit`.
+
     Attributes:
         name: The registered name (``nanogpt``), also the first part of a job handle.
         rates: Request budgets by request kind (``submit``, ``status``...), from the
@@ -71,3 +89,83 @@ class VideoProvider(Protocol):
     def poll_hint(self, handle: JobHandle, result: GenerationResult) -> PollHint:
         """Advice for the next poll of a job that is not finished."""
         ...
+
+
+# -- optional capabilities -------------------------------------------------------------
+
+
+@runtime_checkable
+class SupportsCancel(Protocol):
+    """The provider can cancel a job (lipsync: a PENDING one, at no cost)."""
+
+    def cancel_flow(self, handle: JobHandle) -> Flow[GenerationResult]:
+        """Ask the API to cancel the job; its state as the API then reports it."""
+        ...
+
+
+@runtime_checkable
+class SupportsList(Protocol):
+    """The provider can list the account's jobs."""
+
+    def list_flow(self, status: str | None = None) -> Flow[Sequence[GenerationResult]]:
+        """The jobs the API lists, optionally only those of one raw ``status``.
+
+        Raises:
+            RequestValidationError: ``status`` is not one the API documents.
+        """
+        ...
+
+
+@runtime_checkable
+class SupportsCostEstimate(Protocol):
+    """The provider can price a request before it is submitted."""
+
+    def estimate_cost_flow(self, request: object) -> Flow[Cost]:
+        """What the request would cost (``Cost.estimated`` set); nothing is created.
+
+        Raises:
+            RequestValidationError: The request is invalid (checked at the call).
+        """
+        ...
+
+
+class ModelInfo(Protocol):
+    """What a model catalog entry has at least (a provider's own type may hold more)."""
+
+    @property
+    def id(self) -> str:
+        """The model id a request names."""
+        ...
+
+    @property
+    def name(self) -> str | None:
+        """A display name, where the API gives one."""
+        ...
+
+    @property
+    def input_modalities(self) -> Sequence[str]:
+        """What the model takes (``text``, ``image``, ``video``...)."""
+        ...
+
+
+@runtime_checkable
+class SupportsModels(Protocol):
+    """The provider can list the models it offers (``prism-async models``)."""
+
+    def models_flow(self) -> Flow[Sequence[ModelInfo]]:
+        """The model catalog."""
+        ...
+
+
+@runtime_checkable
+class SupportsJobLimit(Protocol):
+    """The provider knows the plan's concurrency: how many of the account's jobs may be in
+    flight at once (lipsync: PENDING plus PROCESSING generations).
+
+    Attributes:
+        max_jobs_in_flight: The limit, for a batch runner to stay under; None when it is
+            not known (the engine then waits for a slot when the API says so, with a
+            :class:`~prism_async.errors.ConcurrencyLimitError`).
+    """
+
+    max_jobs_in_flight: int | None

@@ -6,7 +6,8 @@ The built-in providers register there exactly as a third-party provider would, i
     [project.entry-points."prism_async.providers"]
     myapi = "my_package:MyProvider"
 
-An entry point names a class with a ``from_env(environ)`` class method.
+An entry point names a class with an ``env_key`` (its API key variable) and a
+``from_env(environ)`` class method. How to write one: :mod:`prism_async.providers`.
 """
 
 from __future__ import annotations

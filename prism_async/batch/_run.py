@@ -28,7 +28,7 @@ from prism_async.client import Client
 from prism_async.downloads import Downloader, check_writable_dir
 from prism_async.engine import FanOutPlan
 from prism_async.errors import JournalError
-from prism_async.provider import VideoProvider
+from prism_async.provider import SupportsJobLimit, VideoProvider
 
 __all__ = ["DEFAULT_JOBS_IN_FLIGHT", "run_batch"]
 
@@ -139,7 +139,7 @@ async def _checked(
 
 
 def _jobs_in_flight(provider: VideoProvider, concurrency: int | Mapping[str, int] | None) -> int:
-    plan = getattr(provider, "max_jobs_in_flight", None)
+    plan = provider.max_jobs_in_flight if isinstance(provider, SupportsJobLimit) else None
     wanted = concurrency.get(provider.name) if isinstance(concurrency, Mapping) else concurrency
     if wanted is None:
         wanted = plan or DEFAULT_JOBS_IN_FLIGHT

@@ -15,6 +15,7 @@ from prism_async.client import Client
 from prism_async.downloads import check_writable_dir
 from prism_async.errors import GenerationFailed, PollTimeout, RequestValidationError
 from prism_async.media import Media
+from prism_async.provider import SupportsModels
 from prism_async.requests import VideoRequest
 from prism_async.results import JobHandle, JobStatus
 
@@ -157,11 +158,10 @@ async def _await_all(client: Client, handles: Sequence[JobHandle], args: argpars
 async def _models(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     client = _client(args.provider, environ)
     provider = client.provider()
-    models_flow = getattr(provider, "models_flow", None)
-    if models_flow is None:
+    if not isinstance(provider, SupportsModels):
         raise RequestValidationError("--provider", f"{args.provider} has no model catalog")
     async with client:
-        models = await client.run(models_flow())
+        models = await client.run(provider.models_flow())
     for model in models:
         if args.json:
             record = {"id": model.id, "name": model.name, "inputs": model.input_modalities}

@@ -19,8 +19,8 @@ from prism_async.engine._budget import RateBudget
 from prism_async.engine._create import BeforeCreate, CreateWatch
 from prism_async.engine._fanout import FanOutPlan, fan_out
 from prism_async.engine._scheduler import PollPolicy, Scheduler
-from prism_async.engine._slots import CONCURRENCY_LIMIT, SlotWaiter
-from prism_async.errors import PrismAsyncError, RateLimitedError
+from prism_async.engine._slots import SlotWaiter
+from prism_async.errors import ConcurrencyLimitError, PrismAsyncError
 from prism_async.http import Flow, HttpRequest, HttpResponse, ReadFile, StatFile
 from prism_async.provider import VideoProvider
 from prism_async.results import GenerationResult, JobHandle, JobOutcome
@@ -144,9 +144,7 @@ class Engine:
         try:
             try:
                 handles = await attempt()
-            except RateLimitedError as exc:
-                if exc.code != CONCURRENCY_LIMIT:
-                    raise
+            except ConcurrencyLimitError:
                 handles = await self._slots.submit_when_free(
                     provider, attempt, give_up_after=self.config.default_timeout
                 )

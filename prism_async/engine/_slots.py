@@ -9,14 +9,13 @@ from typing import TypeVar
 import anyio
 
 from prism_async.clock import Clock
-from prism_async.errors import RateLimitedError
+from prism_async.errors import ConcurrencyLimitError
+from prism_async.provider import VideoProvider
 
-__all__ = ["CONCURRENCY_LIMIT", "SlotWaiter"]
+__all__ = ["SlotWaiter"]
 
 T = TypeVar("T")
 
-#: The error code a provider gives a 429 that means "no free slot", not "too fast".
-CONCURRENCY_LIMIT = "concurrency_limit_reached"
 #: How long to wait for a job of ours to end before asking again (the slot may be held by
 #: jobs this process does not watch).
 _RECHECK = 15.0
@@ -37,17 +36,24 @@ class SlotWaiter:
             event.set()
 
     async def submit_when_free(
-        self, provider: object, submit: Callable[[], Awaitable[T]], *, give_up_after: float
+        self,
+        provider: VideoProvider,
+        submit: Callable[[], Awaitable[T]],
+        *,
+        give_up_after: float,
     ) -> T:
-        name = getattr(provider, "name", str(provider))
+        """Submit again each time one of the provider's jobs ends (or every so often),
+        while the API answers ConcurrencyLimitError and ``give_up_after`` seconds have not
+        passed; then the last ConcurrencyLimitError is raised."""
+        name = provider.name
         deadline = self._clock.monotonic() + give_up_after
         async with self._queues.setdefault(name, anyio.Lock()):
             while True:
                 await self._until_freed(name, deadline)
                 try:
                     return await submit()
-                except RateLimitedError as exc:
-                    if exc.code != CONCURRENCY_LIMIT or self._clock.monotonic() >= deadline:
+                except ConcurrencyLimitError:
+                    if self._clock.monotonic() >= deadline:
                         raise
 
     async def _until_freed(self, name: str, deadline: float) -> None:

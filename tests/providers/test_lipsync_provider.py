@@ -32,6 +32,15 @@ from prism_async import (
     WebhookVerificationError,
 )
 from prism_async.http import FilePart, HttpRequest, HttpResponse, Multipart, RetryMode, StatFile
+from prism_async.providers import (
+    ConcurrencyLimitError,
+    SupportsCancel,
+    SupportsCostEstimate,
+    SupportsJobLimit,
+    SupportsList,
+    SupportsModels,
+    VideoProvider,
+)
 from prism_async.providers.lipsync import (
     AudioTrack,
     LipsyncProvider,
@@ -348,6 +357,9 @@ def test_a_429_says_whether_it_is_the_concurrency_or_the_rate_limit(
     assert info.value.code == code
     assert info.value.retry_after == retry_after
     assert info.value.provider == "lipsync"
+    # The concurrency limit is a class of its own (the engine waits it out); a rate limit
+    # is not one.
+    assert isinstance(info.value, ConcurrencyLimitError) == (code == ConcurrencyLimitError.CODE)
 
 
 def test_a_validation_error_body_lists_every_message_and_its_code() -> None:
@@ -765,6 +777,20 @@ def test_the_plan_concurrency_is_exposed_for_the_batch_runner() -> None:
     assert LipsyncProvider(api_key=KEY, max_jobs_in_flight=3).max_jobs_in_flight == 3
     assert provider().max_jobs_in_flight is None
     assert provider().idempotent_submits is True
+
+
+def test_the_optional_capabilities_are_declared() -> None:
+    sync = provider()
+    for capability in (
+        VideoProvider,
+        SupportsCancel,
+        SupportsList,
+        SupportsCostEstimate,
+        SupportsJobLimit,
+    ):
+        assert isinstance(sync, capability), capability.__name__
+        assert capability in LipsyncProvider.__mro__  # declared, not merely matching
+    assert not isinstance(sync, SupportsModels)
 
 
 # -- webhooks ---------------------------------------------------------------------------

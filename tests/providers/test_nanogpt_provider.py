@@ -32,6 +32,14 @@ from prism_async.errors import (
 from prism_async.http import HttpRequest, HttpResponse, ReadFile, RetryMode
 from prism_async.media import Media
 from prism_async.provider import PollHint
+from prism_async.providers import (
+    SupportsCancel,
+    SupportsCostEstimate,
+    SupportsJobLimit,
+    SupportsList,
+    SupportsModels,
+    VideoProvider,
+)
 from prism_async.providers.nanogpt import (
     DEFAULT_BASE_URL,
     ExtendRequest,
@@ -854,6 +862,13 @@ def test_models_catalog_keeps_only_video_models() -> None:
 def test_models_catalog_error_is_raised() -> None:
     with pytest.raises(AuthenticationError):
         drive(PROVIDER.models_flow(), lambda effect: answer(401, {"error": "bad key"}))
+
+
+def test_the_model_catalog_is_a_declared_capability() -> None:
+    for declared in (VideoProvider, SupportsModels):  # declared, not merely matching
+        assert isinstance(PROVIDER, declared) and declared in NanoGPTProvider.__mro__
+    for absent in (SupportsCancel, SupportsList, SupportsCostEstimate, SupportsJobLimit):
+        assert not isinstance(PROVIDER, absent), absent.__name__
 
 
 def test_provider_needs_a_key_and_never_shows_it() -> None:

@@ -45,6 +45,13 @@ from prism_async.http import (
     StatFile,
 )
 from prism_async.media import to_data_uri
+from prism_async.providers import (
+    SupportsCancel,
+    SupportsCostEstimate,
+    SupportsJobLimit,
+    SupportsList,
+    SupportsModels,
+)
 from prism_async.providers.prism import (
     IMAGE_LIMIT,
     Character,
@@ -133,7 +140,20 @@ def refused_before_any_effect(flow: Any) -> RequestValidationError:
 
 def test_provider_meets_the_provider_protocol_and_is_registered() -> None:
     assert isinstance(provider(), VideoProvider)
+    assert VideoProvider in PrismProvider.__mro__  # declared, not merely matching
     assert registry.load("prism") is PrismProvider
+
+
+def test_provider_declares_no_optional_capability() -> None:
+    # Its own flows (uploads, templates, characters, assets) are Prism's, not the protocol's.
+    for absent in (
+        SupportsCancel,
+        SupportsList,
+        SupportsCostEstimate,
+        SupportsModels,
+        SupportsJobLimit,
+    ):
+        assert not isinstance(provider(), absent), absent.__name__
 
 
 def test_from_env_reads_key_and_base_url_and_repr_hides_the_key() -> None:

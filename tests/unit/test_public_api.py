@@ -14,6 +14,7 @@ PUBLIC = [
     "BadRequestError",
     "Client",
     "Clock",
+    "ConcurrencyLimitError",
     "ConflictError",
     "ConnectError",
     "Cost",

@@ -5,10 +5,19 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from prism_async.errors import RequestValidationError, UnsupportedRequestError
-from prism_async.http import FilePart, Flow, Multipart, stat_file
-from prism_async.media import Media, MediaKind
-from prism_async.requests import AudioTrack, LipsyncRequest, LipsyncSegment, Speech, VideoRequest
+from prism_async.providers import (
+    FilePart,
+    Flow,
+    LipsyncRequest,
+    Media,
+    MediaKind,
+    Multipart,
+    RequestValidationError,
+    UnsupportedRequestError,
+    VideoRequest,
+    stat_file,
+)
+from prism_async.requests import AudioTrack, LipsyncSegment, Speech
 
 __all__ = ["MAX_UPLOAD_BYTES", "Payload", "as_lipsync", "payload_flow", "wire_body"]
 

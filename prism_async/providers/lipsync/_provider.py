@@ -4,15 +4,30 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from prism_async.errors import RequestValidationError
-from prism_async.http import Flow, HttpRequest, Multipart, send
-from prism_async.provider import PollHint, Rate
-from prism_async.providers._api import Api, env_settings, required_key
+from prism_async.providers import (
+    Api,
+    Cost,
+    Flow,
+    GenerationResult,
+    HttpRequest,
+    JobHandle,
+    LipsyncRequest,
+    Multipart,
+    PollHint,
+    Rate,
+    RequestValidationError,
+    Secret,
+    SupportsCancel,
+    SupportsCostEstimate,
+    SupportsJobLimit,
+    SupportsList,
+    VideoProvider,
+    env_settings,
+    required_key,
+    send,
+)
 from prism_async.providers.lipsync import _body, _wire
 from prism_async.providers.lipsync._validate import validate, validate_idempotency_key
-from prism_async.requests import LipsyncRequest
-from prism_async.results import Cost, GenerationResult, JobHandle
-from prism_async.secrets import Secret
 
 __all__ = ["DEFAULT_BASE_URL", "LipsyncProvider"]
 
@@ -32,8 +47,11 @@ _REPROBE_AFTER = 10
 OUTCOME_UNKNOWN_REPLAYS = 2
 
 
-class LipsyncProvider:
-    """The Sync.so-style lipsync API v2 (sans-IO).
+class LipsyncProvider(
+    VideoProvider, SupportsCancel, SupportsList, SupportsCostEstimate, SupportsJobLimit
+):
+    """The Sync.so-style lipsync API v2 (sans-IO): besides the provider protocol, cancel,
+    list, cost estimates and the plan's job limit.
 
     Args:
         api_key: Sent as ``x-api-key``.
@@ -65,7 +83,7 @@ class LipsyncProvider:
         max_jobs_in_flight: int | None = None,
     ) -> None:
         key = required_key(api_key, self.name)
-        self._api = Api.header(base_url, "x-api-key", key)
+        self._api = Api.header(base_url, "x-api-key", key, errors=_wire.error_from)
         if max_jobs_in_flight is not None and max_jobs_in_flight < 1:
             raise RequestValidationError(
                 "max_jobs_in_flight", "must be 1 or more", provider=self.name
@@ -120,8 +138,9 @@ class LipsyncProvider:
         Raises:
             RequestValidationError: The request or the key is invalid.
             UnsupportedRequestError: A text-to-video request (lipsync has none).
-            RateLimitedError: 429; ``code`` is ``concurrency_limit_reached`` when the plan's
-                slots are full, else ``retry_after`` says when to come back.
+            ConcurrencyLimitError: 429, the plan's slots are full (the engine waits for one
+                of the account's jobs to end and submits again).
+            RateLimitedError: Any other 429; ``retry_after`` says when to come back.
         """
         lipsync = _body.as_lipsync(request)
         validate(lipsync)
@@ -135,6 +154,8 @@ class LipsyncProvider:
         )
         replays = 0
         while True:
+            # Every status is read here: a 503 IDEMPOTENCY_OUTCOME_UNKNOWN is not an error
+            # yet (it may name the job, or be replayed).
             response = yield from send(create)
             if response.ok or _wire.error_code(response) != _wire.OUTCOME_UNKNOWN:
                 break
@@ -144,9 +165,7 @@ class LipsyncProvider:
             replays += 1
             if replays > OUTCOME_UNKNOWN_REPLAYS:
                 break
-        if not response.ok:
-            raise _wire.error_from(response)
-        result = _wire.parse_generation(response)
+        result = _wire.parse_generation(self._api.raise_for_status(response))
         return (result.handle,)
 
     def status_flow(self, handle: JobHandle, *, wait: bool = False) -> Flow[GenerationResult]:
@@ -157,13 +176,14 @@ class LipsyncProvider:
         if wait:
             params = (("wait", "true"), ("timeout", str(LONG_POLL_SECONDS)))
             timeout = LONG_POLL_TIMEOUT
-        response = yield from send(
-            self._api.request(
-                "GET", f"/v2/generate/{handle.id}", "status", params=params, timeout=timeout
-            )
+        response = yield from self._api.call(
+            "GET",
+            f"/v2/generate/{handle.id}",
+            "status",
+            params=params,
+            timeout=timeout,
+            job_id=handle.id,
         )
-        if not response.ok:
-            raise _wire.error_from(response, job_id=handle.id)
         self._note_long_poll(response.headers.get("x-sync-wait-mode") if wait else None, wait)
         return _wire.parse_generation(response, job_id=handle.id)
 
@@ -204,11 +224,7 @@ class LipsyncProvider:
         return self._list(params)
 
     def _list(self, params: tuple[tuple[str, str], ...]) -> Flow[tuple[GenerationResult, ...]]:
-        response = yield from send(
-            self._api.request("GET", "/v2/generations", "list", params=params)
-        )
-        if not response.ok:
-            raise _wire.error_from(response)
+        response = yield from self._api.call("GET", "/v2/generations", "list", params=params)
         return _wire.parse_generation_list(response)
 
     def estimate_cost_flow(self, request: object) -> Flow[Cost]:
@@ -223,9 +239,7 @@ class LipsyncProvider:
 
     def _cost(self, request: LipsyncRequest) -> Flow[Cost]:
         payload = yield from _body.payload_flow(request)
-        response = yield from send(self._post("/v2/analyze/cost", "cost", payload, ()))
-        if not response.ok:
-            raise _wire.error_from(response)
+        response = yield from self._api.send_ok(self._post("/v2/analyze/cost", "cost", payload, ()))
         return _wire.parse_cost(response)
 
     def cancel_flow(self, handle: JobHandle) -> Flow[GenerationResult]:
@@ -235,9 +249,7 @@ class LipsyncProvider:
         Raises:
             BadRequestError: The job is not cancelable (no longer PENDING).
         """
-        response = yield from send(
-            self._api.request("POST", f"/v2/generate/{handle.id}/cancel", "cancel")
+        response = yield from self._api.call(
+            "POST", f"/v2/generate/{handle.id}/cancel", "cancel", job_id=handle.id
         )
-        if not response.ok:
-            raise _wire.error_from(response, job_id=handle.id)
         return _wire.parse_generation(response, job_id=handle.id)

@@ -8,9 +8,14 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from prism_async.errors import RequestValidationError, UnsupportedRequestError
-from prism_async.media import Media, MediaKind
-from prism_async.requests import AudioTrack, LipsyncRequest, LipsyncSegment, Speech
+from prism_async.providers import (
+    LipsyncRequest,
+    Media,
+    MediaKind,
+    UnsupportedRequestError,
+    refuser,
+)
+from prism_async.requests import AudioTrack, LipsyncSegment, Speech
 
 __all__ = [
     "EMOTIONS",
@@ -34,8 +39,7 @@ _OUTPUT_FILE_NAME = re.compile(r"[A-Za-z0-9_-]{1,255}")
 _IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9._~-]{1,128}")
 
 
-def _refuse(field: str, reason: str) -> RequestValidationError:
-    return RequestValidationError(field, reason, provider=NAME)
+refuse = refuser(NAME)
 
 
 def _number(value: object) -> float | None:
@@ -51,31 +55,31 @@ def _check_unit(field: str, value: object) -> None:
         return
     number = _number(value)
     if number is None or not 0 <= number <= 1:
-        raise _refuse(field, f"{value!r} is outside 0-1")
+        raise refuse(field, f"{value!r} is outside 0-1")
 
 
 def _check_seconds(field: str, value: object) -> float:
     number = _number(value)
     if number is None or number < 0:
-        raise _refuse(field, f"{value!r} is not a number of seconds, 0 or more")
+        raise refuse(field, f"{value!r} is not a number of seconds, 0 or more")
     return number
 
 
 def validate_idempotency_key(key: str) -> None:
     """1 to 128 characters of ``[A-Za-z0-9._~-]``, as the idempotency guide requires."""
     if not isinstance(key, str) or not _IDEMPOTENCY_KEY.fullmatch(key):
-        raise _refuse("idempotency_key", "must be 1-128 characters of A-Z a-z 0-9 . _ ~ -")
+        raise refuse("idempotency_key", "must be 1-128 characters of A-Z a-z 0-9 . _ ~ -")
 
 
 def validate(request: LipsyncRequest) -> None:
     """Refuse what the docs call invalid, naming the field."""
     if not isinstance(request.model, str) or not request.model.strip():
-        raise _refuse("model", "required")
+        raise refuse("model", "required")
     if request.video is None:
-        raise _refuse("video", "required: the face video to lip-sync")
+        raise refuse("video", "required: the face video to lip-sync")
     check_media("video", request.video)
     if not request.audio:
-        raise _refuse("audio", "at least one audio track or speech script is required")
+        raise refuse("audio", "at least one audio track or speech script is required")
     refs = _check_tracks(request.audio, segmented=bool(request.segments))
     _check_segments(request.segments, refs, request.model)
     check_options("options", request.options, request.model)
@@ -83,10 +87,10 @@ def validate(request: LipsyncRequest) -> None:
         isinstance(request.webhook_url, str)
         and request.webhook_url.startswith(("https://", "http://"))
     ):
-        raise _refuse("webhook_url", "must be an http(s) URL")
+        raise refuse("webhook_url", "must be an http(s) URL")
     name = request.output_file_name
     if name is not None and not (isinstance(name, str) and _OUTPUT_FILE_NAME.fullmatch(name)):
-        raise _refuse(
+        raise refuse(
             "output_file_name",
             "must be 1-255 characters of A-Z a-z 0-9 _ - (no extension: .mp4 is added)",
         )
@@ -96,7 +100,7 @@ def check_media(field: str, media: Media) -> None:
     """URLs and storage keys go as they are; local files go through multipart."""
     if media.kind is MediaKind.URL:
         if not media.value.startswith(("https://", "http://")):
-            raise _refuse(field, "a URL must be http(s)")
+            raise refuse(field, "a URL must be http(s)")
     elif media.kind in (MediaKind.BYTES, MediaKind.DATA_URI):
         raise UnsupportedRequestError(
             field,
@@ -104,18 +108,18 @@ def check_media(field: str, media: Media) -> None:
             provider=NAME,
         )
     elif not media.value:
-        raise _refuse(field, "empty")
+        raise refuse(field, "empty")
 
 
 def _check_tracks(tracks: tuple[AudioTrack, ...], *, segmented: bool) -> set[str]:
     if len(tracks) > 1 and not segmented:
-        raise _refuse("audio", f"{len(tracks)} tracks given: several tracks need segments")
+        raise refuse("audio", f"{len(tracks)} tracks given: several tracks need segments")
     refs: set[str] = set()
     local = 0
     for index, track in enumerate(tracks):
         field = f"audio[{index}]"
         if (track.audio is None) == (track.speech is None):
-            raise _refuse(field, "give either audio or speech, exactly one")
+            raise refuse(field, "give either audio or speech, exactly one")
         if track.audio is not None:
             check_media(f"{field}.audio", track.audio)
             local += track.audio.kind is MediaKind.PATH
@@ -123,12 +127,12 @@ def _check_tracks(tracks: tuple[AudioTrack, ...], *, segmented: bool) -> set[str
             _check_speech(f"{field}.speech", track.speech)
         if track.ref_id is None:
             if segmented:
-                raise _refuse(f"{field}.ref_id", "required when segments are used")
+                raise refuse(f"{field}.ref_id", "required when segments are used")
             continue
         if not isinstance(track.ref_id, str) or not track.ref_id:
-            raise _refuse(f"{field}.ref_id", "must be a non-empty string")
+            raise refuse(f"{field}.ref_id", "must be a non-empty string")
         if track.ref_id in refs:
-            raise _refuse(f"{field}.ref_id", f"{track.ref_id!r} is used by another track")
+            raise refuse(f"{field}.ref_id", f"{track.ref_id!r} is used by another track")
         refs.add(track.ref_id)
     if local > 1:
         raise UnsupportedRequestError(
@@ -143,7 +147,7 @@ def _check_speech(field: str, speech: Speech) -> None:
     for name in ("script", "voice_id", "provider"):
         value = getattr(speech, name)
         if not isinstance(value, str) or not value.strip():
-            raise _refuse(f"{field}.{name}", "required")
+            raise refuse(f"{field}.{name}", "required")
     _check_unit(f"{field}.stability", speech.stability)
     _check_unit(f"{field}.similarity_boost", speech.similarity_boost)
 
@@ -155,16 +159,16 @@ def _check_segments(segments: tuple[LipsyncSegment, ...], refs: set[str], model:
         start = _check_seconds(f"{field}.start", segment.start)
         end = _check_seconds(f"{field}.end", segment.end)
         if start >= end:
-            raise _refuse(f"{field}.end", f"must be after start (start {start:g}, end {end:g})")
+            raise refuse(f"{field}.end", f"must be after start (start {start:g}, end {end:g})")
         if segment.ref_id not in refs:
-            raise _refuse(f"{field}.ref_id", f"{segment.ref_id!r} names no audio track")
+            raise refuse(f"{field}.ref_id", f"{segment.ref_id!r} names no audio track")
         _check_crop(field, segment)
         check_options(f"{field}.options_override", segment.options_override, model)
         spans.append((start, end, index))
     spans.sort()
     for (_, prev_end, prev), (start, _, this) in itertools.pairwise(spans):
         if start < prev_end:
-            raise _refuse(f"segments[{this}]", f"overlaps segments[{prev}]")
+            raise refuse(f"segments[{this}]", f"overlaps segments[{prev}]")
 
 
 def _check_crop(field: str, segment: LipsyncSegment) -> None:
@@ -172,13 +176,13 @@ def _check_crop(field: str, segment: LipsyncSegment) -> None:
         return
     if segment.audio_start is None or segment.audio_end is None:
         missing = "audio_start" if segment.audio_start is None else "audio_end"
-        raise _refuse(f"{field}.{missing}", "an audio crop needs both audio_start and audio_end")
+        raise refuse(f"{field}.{missing}", "an audio crop needs both audio_start and audio_end")
     start = _check_seconds(f"{field}.audio_start", segment.audio_start)
     end = _check_seconds(f"{field}.audio_end", segment.audio_end)
     if start >= end:
-        raise _refuse(f"{field}.audio_end", f"must be after audio_start ({start:g} >= {end:g})")
+        raise refuse(f"{field}.audio_end", f"must be after audio_start ({start:g} >= {end:g})")
     if end > MAX_AUDIO_SECONDS:
-        raise _refuse(
+        raise refuse(
             f"{field}.audio_end",
             f"{end:g} s is past the documented {MAX_AUDIO_SECONDS} s audio limit"
             " (longer audio fails with generation_audio_length_exceeded)",
@@ -188,24 +192,24 @@ def _check_crop(field: str, segment: LipsyncSegment) -> None:
 def check_options(field: str, options: Mapping[str, Any], model: str) -> None:
     """The documented options; other keys (legacy ``pads``, ``fps``...) pass untouched."""
     if not isinstance(options, Mapping):
-        raise _refuse(field, "must be a mapping")
+        raise refuse(field, "must be a mapping")
     if "sync_mode" in options and options["sync_mode"] not in SYNC_MODES:
-        raise _refuse(
+        raise refuse(
             f"{field}.sync_mode",
             f"{options['sync_mode']!r} is not one of {', '.join(sorted(SYNC_MODES))}",
         )
     if "temperature" in options:
         if options["temperature"] is None:
-            raise _refuse(f"{field}.temperature", "None is outside 0-1")
+            raise refuse(f"{field}.temperature", "None is outside 0-1")
         _check_unit(f"{field}.temperature", options["temperature"])
     if "occlusion_detection_enabled" in options and not isinstance(
         options["occlusion_detection_enabled"], bool
     ):
-        raise _refuse(f"{field}.occlusion_detection_enabled", "must be true or false")
+        raise refuse(f"{field}.occlusion_detection_enabled", "must be true or false")
     if "active_speaker_detection" in options and not isinstance(
         options["active_speaker_detection"], Mapping
     ):
-        raise _refuse(
+        raise refuse(
             f"{field}.active_speaker_detection",
             "must be a mapping (auto_detect, frame_number and coordinates, bounding_boxes)",
         )
@@ -213,8 +217,8 @@ def check_options(field: str, options: Mapping[str, Any], model: str) -> None:
         if key not in options:
             continue
         if model != REACT_MODEL:
-            raise _refuse(f"{field}.{key}", f"only the {REACT_MODEL} model takes it")
+            raise refuse(f"{field}.{key}", f"only the {REACT_MODEL} model takes it")
         if options[key] not in allowed:
-            raise _refuse(
+            raise refuse(
                 f"{field}.{key}", f"{options[key]!r} is not one of {', '.join(sorted(allowed))}"
             )

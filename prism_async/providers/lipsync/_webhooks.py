@@ -14,10 +14,13 @@ import re
 import time
 from collections.abc import Mapping
 
-from prism_async.errors import ProviderResponseError, WebhookVerificationError
+from prism_async.providers import (
+    GenerationResult,
+    ProviderResponseError,
+    Secret,
+    WebhookVerificationError,
+)
 from prism_async.providers.lipsync._wire import result_from
-from prism_async.results import GenerationResult
-from prism_async.secrets import Secret
 
 __all__ = ["SIGNATURE_HEADER", "parse_webhook", "sign", "verify_signature"]
 
@@ -27,7 +30,7 @@ _TIMESTAMP = re.compile(r"\d{1,12}", re.ASCII)
 _HEX = re.compile(r"[0-9a-fA-F]{64}", re.ASCII)
 
 
-def _refuse(reason: str) -> WebhookVerificationError:
+def _rejected(reason: str) -> WebhookVerificationError:
     return WebhookVerificationError(f"webhook rejected: {reason}", provider=NAME)
 
 
@@ -50,7 +53,7 @@ def sign(body: bytes, secret: str | Secret, *, timestamp: int) -> str:
 def _parse_header(header: str | None) -> tuple[str, list[str]]:
     """``(t, [v1...])`` from ``t=<unix>,v1=<hex>`` (several v1 entries allowed)."""
     if not header:
-        raise _refuse(f"no {SIGNATURE_HEADER} header")
+        raise _rejected(f"no {SIGNATURE_HEADER} header")
     timestamp: str | None = None
     signatures: list[str] = []
     for part in header.split(","):
@@ -62,9 +65,9 @@ def _parse_header(header: str | None) -> tuple[str, list[str]]:
         elif name == "v1":
             signatures.append(value.strip())
     if timestamp is None or not _TIMESTAMP.fullmatch(timestamp):
-        raise _refuse(f"{SIGNATURE_HEADER} has no valid t=<unix seconds>")
+        raise _rejected(f"{SIGNATURE_HEADER} has no valid t=<unix seconds>")
     if not signatures:
-        raise _refuse(f"{SIGNATURE_HEADER} has no v1=<hex> signature")
+        raise _rejected(f"{SIGNATURE_HEADER} has no v1=<hex> signature")
     return timestamp, signatures
 
 
@@ -96,7 +99,7 @@ def verify_signature(
     """
     key_text = Secret.of(secret).reveal()
     if not key_text:
-        raise _refuse("no signing secret configured")
+        raise _rejected("no signing secret configured")
     timestamp, signatures = _parse_header(header)
     key = key_text.encode()
     expected = _digest(key, timestamp, body)
@@ -105,13 +108,13 @@ def verify_signature(
         given = signature.lower() if _HEX.fullmatch(signature) else ""
         matched |= hmac.compare_digest(expected, given)
     if not matched:
-        raise _refuse("the signature does not match the body and the signing secret")
+        raise _rejected("the signature does not match the body and the signing secret")
     signed_at = int(timestamp)
     current = time.time() if now is None else now
     age = current - signed_at
     if not math.isinf(tolerance) and abs(age) > tolerance:
         when = "old" if age > 0 else "in the future"
-        raise _refuse(
+        raise _rejected(
             f"the timestamp is {abs(age):.0f} s {when}, beyond the {tolerance:g} s tolerance"
         )
     return signed_at
@@ -148,8 +151,8 @@ def parse_webhook(
     try:
         payload = json.loads(body)
     except ValueError:
-        raise _refuse("the body is not JSON") from None
+        raise _rejected("the body is not JSON") from None
     try:
         return result_from(payload)
     except ProviderResponseError as exc:
-        raise _refuse(f"the body is not a generation ({exc.message})") from None
+        raise _rejected(f"the body is not a generation ({exc.message})") from None

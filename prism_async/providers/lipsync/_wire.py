@@ -10,23 +10,28 @@ from typing import Any
 
 import attrs
 
-from prism_async._wire import StatusTable, make_converter, structure, wire
-from prism_async.errors import APIStatusError, ProviderResponseError
-from prism_async.http import HttpResponse
-from prism_async.providers._common import api_error
-from prism_async.providers._outputs import no_output_failure, usable_url
-from prism_async.results import (
+from prism_async.providers import (
+    APIStatusError,
+    ConcurrencyLimitError,
     Cost,
     CostUnit,
     Failure,
     FailureKind,
     GenerationResult,
+    HttpResponse,
     JobStatus,
     Output,
+    ProviderResponseError,
+    StatusTable,
+    api_error,
+    make_converter,
+    no_output_failure,
+    structure,
+    usable_url,
+    wire,
 )
 
 __all__ = [
-    "CONCURRENCY_LIMIT",
     "OUTCOME_UNKNOWN",
     "RAW_STATUSES",
     "STATUSES",
@@ -40,7 +45,6 @@ __all__ = [
 ]
 
 NAME = "lipsync"
-CONCURRENCY_LIMIT = "concurrency_limit_reached"
 OUTCOME_UNKNOWN = "IDEMPOTENCY_OUTCOME_UNKNOWN"
 converter = make_converter()
 
@@ -201,7 +205,7 @@ def error_code(response: HttpResponse) -> str | None:
     if isinstance(code, str) and code:
         return code
     if response.status == 429 and "concurrency" in str(body.get("message", "")).lower():
-        return CONCURRENCY_LIMIT  # older bodies carry no code, only the message
+        return ConcurrencyLimitError.CODE  # older bodies carry no code, only the message
     return None
 
 
@@ -213,8 +217,8 @@ def outcome_generation_id(response: HttpResponse) -> str | None:
 
 def error_from(response: HttpResponse, *, job_id: str | None = None) -> APIStatusError:
     """The exception for an error response: ``message`` (a string or a list of them),
-    ``error`` and the code; a 429 carries ``retry_after`` and ``concurrency_limit_reached``
-    when the plan's slots are full."""
+    ``error`` and the code. A 429 carries ``retry_after``; when the plan's slots are full it
+    is a ConcurrencyLimitError (code ``concurrency_limit_reached``)."""
     body = _body(response)
     message = body.get("message")
     if isinstance(message, list):

@@ -5,13 +5,20 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from prism_async.errors import RequestValidationError, UnsupportedRequestError
-from prism_async.http import Flow
-from prism_async.media import Media, MediaKind
-from prism_async.providers._common import inline_data_uri
-from prism_async.providers._limits import Seconds, check_duration, check_prompt, seconds_of
+from prism_async.providers import (
+    Flow,
+    Media,
+    MediaKind,
+    Seconds,
+    UnsupportedRequestError,
+    VideoRequest,
+    check_duration,
+    check_prompt,
+    inline_data_uri,
+    refuser,
+    seconds_of,
+)
 from prism_async.providers.nanogpt._requests import ExtendRequest, NanoGPTVideoRequest
-from prism_async.requests import VideoRequest
 
 __all__ = [
     "DEFAULT_DURATION",
@@ -25,6 +32,7 @@ __all__ = [
 ]
 
 NAME = "nanogpt"
+refuse = refuser(NAME)
 # "Uploads sent inline through the API (data URLs) must be ≤4 MB." Read here as the
 # decoded file size (4 MiB); the docs do not say whether the encoded text is meant.
 INLINE_LIMIT = 4 * 1024 * 1024
@@ -95,10 +103,6 @@ _MEDIA_FIELDS: dict[str, tuple[str, str, str | None]] = {
 }
 
 
-def _refuse(field: str, reason: str) -> RequestValidationError:
-    return RequestValidationError(field, reason, provider=NAME)
-
-
 def duration_rule(model: str) -> Seconds:
     """The documented durations of a model's family (by id prefix), or the general ones."""
     lowered = model.strip().lower()
@@ -140,14 +144,14 @@ def from_video_request(request: VideoRequest) -> NanoGPTVideoRequest:
 
 def _check_choice(field: str, value: str | None, allowed: frozenset[str]) -> None:
     if value is not None and value not in allowed:
-        raise _refuse(field, f"{value!r} is not one of {', '.join(sorted(allowed))}")
+        raise refuse(field, f"{value!r} is not one of {', '.join(sorted(allowed))}")
 
 
 def _check_range(field: str, value: float | None, low: float, high: float) -> None:
     if value is None:
         return
     if isinstance(value, bool) or not low <= value <= high:
-        raise _refuse(field, f"{value!r} is outside {low}-{high}")
+        raise refuse(field, f"{value!r} is outside {low}-{high}")
 
 
 def _has_media(request: NanoGPTVideoRequest) -> bool:
@@ -160,16 +164,16 @@ def _has_media(request: NanoGPTVideoRequest) -> bool:
 def validate(request: NanoGPTVideoRequest) -> None:
     """Refuse what the docs call invalid, naming the field."""
     if not request.model or not request.model.strip():
-        raise _refuse("model", "required")
+        raise refuse("model", "required")
     check_prompt(request.prompt, provider=NAME)
     check_prompt(request.negative_prompt, provider=NAME, field="negative_prompt")
     check_prompt(request.script, provider=NAME, field="script")
     has_script = bool(request.script) or request.story_config is not None
     if not request.prompt and not has_script:
         if request.mode in ("text-to-video", "video-edit"):
-            raise _refuse("prompt", f"required for mode {request.mode}")
+            raise refuse("prompt", f"required for mode {request.mode}")
         if not _has_media(request):
-            raise _refuse("prompt", "required for text-to-video (no image, video or script given)")
+            raise refuse("prompt", "required for text-to-video (no image, video or script given)")
     _check_choice("aspect_ratio", request.aspect_ratio, ASPECT_RATIOS)
     _check_choice("seconds", request.seconds, SORA_SECONDS)
     _check_choice("orientation", request.orientation, ORIENTATIONS)
@@ -180,12 +184,12 @@ def validate(request: NanoGPTVideoRequest) -> None:
     _check_range("cfg_scale", request.cfg_scale, 0, 20)
     _check_durations(request)
     if request.target_face_index is not None and request.target_face_index < 0:
-        raise _refuse("target_face_index", "must be 0 or more")
+        raise refuse("target_face_index", "must be 0 or more")
     audio_duration = request.audio_duration
     if audio_duration is not None and (
         isinstance(audio_duration, str) or seconds_of(audio_duration) is None
     ):
-        raise _refuse(
+        raise refuse(
             "audio_duration", f"{audio_duration!r} is not a finite number of seconds above 0"
         )
 
@@ -197,7 +201,7 @@ def _check_durations(request: NanoGPTVideoRequest) -> None:
         return
     rule = duration_rule(request.model)
     if not isinstance(request.duration, str) or not _DURATION.match(request.duration):
-        raise _refuse(
+        raise refuse(
             "duration",
             f"{request.duration!r} is not a number of seconds like '5'; nanogpt documents"
             f" {rule} for model {request.model}",
@@ -238,7 +242,7 @@ def _media(
 ) -> Flow[tuple[str, str]]:
     if media.kind is MediaKind.URL:
         if not media.value.startswith(("https://", "http://")):
-            raise _refuse(field, "a URL must be http(s)")
+            raise refuse(field, "a URL must be http(s)")
         return url_key, media.value
     if media.kind is MediaKind.KEY:
         if store_key is None:
@@ -253,9 +257,9 @@ def _media(
 def extend_body(request: ExtendRequest) -> dict[str, Any]:
     """The extend body: ``runId`` (preferred over the legacy ``taskId``) and ``index``."""
     if not request.run_id or not request.run_id.strip():
-        raise _refuse("run_id", "required")
+        raise refuse("run_id", "required")
     if isinstance(request.index, bool) or not isinstance(request.index, int):
-        raise _refuse("index", f"{request.index!r} is not a whole number")
+        raise refuse("index", f"{request.index!r} is not a whole number")
     if not 0 <= request.index <= 3:
-        raise _refuse("index", f"{request.index} is outside 0-3 (one of the job's four videos)")
+        raise refuse("index", f"{request.index} is outside 0-3 (one of the job's four videos)")
     return {"runId": request.run_id, "index": request.index}

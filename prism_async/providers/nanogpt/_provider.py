@@ -4,23 +4,33 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from prism_async.errors import UnsupportedRequestError
-from prism_async.http import Flow, RetryMode, send
-from prism_async.provider import PollHint, Rate
-from prism_async.providers._api import Api, env_settings, required_key
+from prism_async.providers import (
+    Api,
+    Flow,
+    GenerationResult,
+    JobHandle,
+    PollHint,
+    Rate,
+    RetryMode,
+    Secret,
+    SupportsModels,
+    UnsupportedRequestError,
+    VideoProvider,
+    VideoRequest,
+    env_settings,
+    required_key,
+    send,
+)
 from prism_async.providers.nanogpt import _body, _wire
 from prism_async.providers.nanogpt._requests import ExtendRequest, NanoGPTVideoRequest
-from prism_async.requests import VideoRequest
-from prism_async.results import GenerationResult, JobHandle
-from prism_async.secrets import Secret
 
 __all__ = ["NanoGPTProvider"]
 
 DEFAULT_BASE_URL = "https://nano-gpt.com/api"
 
 
-class NanoGPTProvider:
-    """NanoGPT's video API (sans-IO).
+class NanoGPTProvider(VideoProvider, SupportsModels):
+    """NanoGPT's video API (sans-IO), with its model catalog.
 
     Args:
         api_key: Sent as ``x-api-key`` (the header every video route documents).
@@ -40,7 +50,7 @@ class NanoGPTProvider:
 
     def __init__(self, *, api_key: str | Secret, base_url: str = DEFAULT_BASE_URL) -> None:
         key = required_key(api_key, self.name)
-        self._api = Api.header(base_url, "x-api-key", key)
+        self._api = Api.header(base_url, "x-api-key", key, errors=_wire.error_from)
         self.base_url = self._api.base_url
 
     def __repr__(self) -> str:
@@ -67,18 +77,15 @@ class NanoGPTProvider:
                 )
             body = yield from _body.video_body_flow(request)
             path, kind = "/generate-video", "submit"
-        response = yield from send(
-            self._api.request(
-                "POST", path, kind, json=body, retry=RetryMode.REFUSED_ONLY, charges=True
-            )
+        response = yield from self._api.call(
+            "POST", path, kind, json=body, retry=RetryMode.REFUSED_ONLY, charges=True
         )
-        if not response.ok:
-            raise _wire.error_from(response)
         return _wire.parse_submit(response)
 
     def status_flow(self, handle: JobHandle, *, wait: bool = False) -> Flow[GenerationResult]:
         """The unified status route; the legacy route where the unified one does not know
         the job and the handle names its model."""
+        # Every status is read here: a 404 or 405 sends the job to the legacy route.
         response = yield from send(
             self._api.request("GET", "/video/status", "status", params=(("requestId", handle.id),))
         )
@@ -92,9 +99,7 @@ class NanoGPTProvider:
                     params=(("runId", handle.id), ("model", model)),
                 )
             )
-        if not response.ok:
-            raise _wire.error_from(response, job_id=handle.id)
-        return _wire.parse_status(handle, response)
+        return _wire.parse_status(handle, self._api.raise_for_status(response, job_id=handle.id))
 
     def poll_hint(self, handle: JobHandle, result: GenerationResult) -> PollHint:
         """Half the estimated time remaining, where the API gives one; else the engine's
@@ -105,9 +110,7 @@ class NanoGPTProvider:
 
     def models_flow(self) -> Flow[tuple[_wire.VideoModel, ...]]:
         """The video models (``GET /api/v1/video-models?detailed=true``)."""
-        response = yield from send(
-            self._api.request("GET", "/v1/video-models", "models", params=(("detailed", "true"),))
+        response = yield from self._api.call(
+            "GET", "/v1/video-models", "models", params=(("detailed", "true"),)
         )
-        if not response.ok:
-            raise _wire.error_from(response)
         return _wire.parse_models(response)

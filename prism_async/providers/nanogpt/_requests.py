@@ -7,7 +7,7 @@ from typing import Any
 
 import attrs
 
-from prism_async.media import Media
+from prism_async.providers import Media
 
 __all__ = ["ExtendRequest", "NanoGPTVideoRequest"]
 

@@ -10,20 +10,25 @@ from typing import Any
 
 import attrs
 
-from prism_async._wire import StatusTable, make_converter, structure, wire
-from prism_async.errors import APIStatusError, ProviderResponseError
-from prism_async.http import HttpResponse
-from prism_async.providers._common import api_error
-from prism_async.providers._outputs import no_output_failure, usable_url
-from prism_async.results import (
+from prism_async.providers import (
+    APIStatusError,
     Cost,
     CostUnit,
     Failure,
     FailureKind,
     GenerationResult,
+    HttpResponse,
     JobHandle,
     JobStatus,
     Output,
+    ProviderResponseError,
+    StatusTable,
+    api_error,
+    make_converter,
+    no_output_failure,
+    structure,
+    usable_url,
+    wire,
 )
 
 __all__ = ["STATUSES", "VideoModel", "error_from", "parse_status", "parse_submit"]

@@ -6,14 +6,18 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from prism_async.errors import RequestValidationError, UnsupportedRequestError
-from prism_async.http import Flow
-from prism_async.media import Media
-from prism_async.providers._limits import Seconds, check_duration, check_prompt
-from prism_async.providers.prism._api import NAME, Api
+from prism_async.providers import (
+    Flow,
+    Media,
+    Seconds,
+    UnsupportedRequestError,
+    VideoRequest,
+    check_duration,
+    check_prompt,
+)
+from prism_async.providers.prism._api import NAME, Api, refuse
 from prism_async.providers.prism._requests import PrismVideoRequest
 from prism_async.providers.prism._uploads import Upload, check_key_media, sized, upload
-from prism_async.requests import VideoRequest
 
 __all__ = [
     "ASPECT_RATIOS",
@@ -53,10 +57,6 @@ NEUTRAL_NAMES: Mapping[str, str] = {
 }
 
 
-def _refuse(field: str, reason: str) -> RequestValidationError:
-    return RequestValidationError(field, reason, provider=NAME)
-
-
 def from_video_request(request: VideoRequest) -> PrismVideoRequest:
     """Map the provider-neutral request; refuse, naming the field, what Prism cannot say."""
     for field in ("negative_prompt", "seed"):
@@ -65,7 +65,7 @@ def from_video_request(request: VideoRequest) -> PrismVideoRequest:
                 field, "Prism's Create Generation has no such input", provider=NAME
             )
     if request.prompt is None:
-        raise _refuse("prompt", "required by Prism")
+        raise refuse("prompt", "required by Prism")
     check_prompt(request.prompt, provider=NAME)
     return PrismVideoRequest(
         model=request.model,
@@ -87,12 +87,12 @@ def wire_duration(value: int | str | None) -> str | None:
     if value is None:
         return None
     if isinstance(value, bool):
-        raise _refuse("duration", f"{value!r} is not a number of seconds")
+        raise refuse("duration", f"{value!r} is not a number of seconds")
     if isinstance(value, int):
         check_duration(value, DURATION, provider=NAME, model=None)
         return f"{value}s"
     if not isinstance(value, str) or not _DURATION.fullmatch(value):
-        raise _refuse(
+        raise refuse(
             "duration", f"{value!r} is not a duration like 8 or '8s' (documented: {DURATION})"
         )
     check_duration(value, DURATION, provider=NAME, model=None)
@@ -118,21 +118,21 @@ def _media_fields(
 def validate(request: PrismVideoRequest, names: Mapping[str, str] | None = None) -> None:
     """Refuse what the docs call invalid, naming the field (renamed through ``names``)."""
     if not isinstance(request.model, str) or not request.model.strip():
-        raise _refuse("model", "required (an exact Prism model id such as veo-3.1)")
+        raise refuse("model", "required (an exact Prism model id such as veo-3.1)")
     if not isinstance(request.prompt, str):
-        raise _refuse("prompt", "required")
+        raise refuse("prompt", "required")
     check_prompt(request.prompt, provider=NAME)
     if request.aspect_ratio is not None and request.aspect_ratio not in ASPECT_RATIOS:
         allowed = ", ".join(sorted(ASPECT_RATIOS))
-        raise _refuse("aspect_ratio", f"{request.aspect_ratio!r} is not one of {allowed}")
+        raise refuse("aspect_ratio", f"{request.aspect_ratio!r} is not one of {allowed}")
     wire_duration(request.duration)
     count = request.count
     if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_COUNT:
-        raise _refuse("count", f"{count!r} is outside 1-{MAX_COUNT}")
+        raise refuse("count", f"{count!r} is outside 1-{MAX_COUNT}")
     if request.resolution is not None and not request.resolution.strip():
-        raise _refuse("resolution", "empty")
+        raise refuse("resolution", "empty")
     if request.template_id is not None and not request.template_id.strip():
-        raise _refuse("template_id", "empty")
+        raise refuse("template_id", "empty")
     for field, _, kind, media, _ in _media_fields(request, names or {}):
         check_key_media(field, media, kind)
 

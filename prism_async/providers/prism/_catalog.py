@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from prism_async.errors import RequestValidationError, UnsupportedRequestError
-from prism_async.http import FilePart, Flow, Multipart, stat_file
-from prism_async.media import MediaKind
-from prism_async.providers.prism._api import NAME
+from prism_async.providers import (
+    FilePart,
+    Flow,
+    MediaKind,
+    Multipart,
+    UnsupportedRequestError,
+    stat_file,
+)
+from prism_async.providers.prism._api import NAME, refuse
 from prism_async.providers.prism._requests import CharacterRequest
 from prism_async.providers.prism._uploads import IMAGE_LIMIT
 
@@ -20,10 +25,6 @@ DESCRIPTION_MAX = 300
 IMAGES_MAX = 10
 
 
-def _refuse(field: str, reason: str) -> RequestValidationError:
-    return RequestValidationError(field, reason, provider=NAME)
-
-
 def list_params(
     *, q: str | None, limit: int, offset: int, max_limit: int, q_required: bool = False
 ) -> list[tuple[str, str]]:
@@ -31,35 +32,35 @@ def list_params(
     params: list[tuple[str, str]] = []
     if q is None:
         if q_required:
-            raise _refuse("q", "required")
+            raise refuse("q", "required")
     elif len(q.strip()) < 2:
-        raise _refuse("q", f"{q!r} is shorter than 2 characters")
+        raise refuse("q", f"{q!r} is shorter than 2 characters")
     else:
         params.append(("q", q))
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= max_limit:
-        raise _refuse("limit", f"{limit!r} is outside 1-{max_limit}")
+        raise refuse("limit", f"{limit!r} is outside 1-{max_limit}")
     if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-        raise _refuse("offset", f"{offset!r} is negative")
+        raise refuse("offset", f"{offset!r} is negative")
     params += [("limit", str(limit)), ("offset", str(offset))]
     return params
 
 
 def check_choice(field: str, value: str, allowed: frozenset[str]) -> None:
     if value not in allowed:
-        raise _refuse(field, f"{value!r} is not one of {', '.join(sorted(allowed))}")
+        raise refuse(field, f"{value!r} is not one of {', '.join(sorted(allowed))}")
 
 
 def _check_character(request: CharacterRequest) -> None:
     name = request.name
     if not isinstance(name, str) or not name.strip() or len(name) > NAME_MAX:
-        raise _refuse("name", f"must be 1-{NAME_MAX} characters (got {len(name or '')})")
+        raise refuse("name", f"must be 1-{NAME_MAX} characters (got {len(name or '')})")
     description = request.description
     if description is not None and len(description) > DESCRIPTION_MAX:
-        raise _refuse(
+        raise refuse(
             "description", f"{len(description)} characters, over the maximum of {DESCRIPTION_MAX}"
         )
     if not 1 <= len(request.images) <= IMAGES_MAX:
-        raise _refuse("images", f"{len(request.images)} images: give 1-{IMAGES_MAX}")
+        raise refuse("images", f"{len(request.images)} images: give 1-{IMAGES_MAX}")
     kinds = set()
     for index, media in enumerate(request.images):
         field = f"images[{index}]"
@@ -77,12 +78,12 @@ def _check_character(request: CharacterRequest) -> None:
         if media.kind is MediaKind.URL and not media.value.lower().startswith(
             ("https://", "http://")
         ):
-            raise _refuse(field, "must be an HTTP(S) URL")
+            raise refuse(field, "must be an HTTP(S) URL")
         if media.kind is MediaKind.PATH and not (media.content_type or "").startswith("image/"):
-            raise _refuse(field, f"{media.value} is not an image file (type {media.content_type})")
+            raise refuse(field, f"{media.value} is not an image file (type {media.content_type})")
         kinds.add(media.kind)
     if len(kinds) > 1:
-        raise _refuse(
+        raise refuse(
             "images", "give all URLs (sent as JSON) or all local files (multipart), not both"
         )
 
@@ -102,7 +103,7 @@ def character_body_flow(request: CharacterRequest) -> Flow[tuple[Any, Multipart 
     for index, media in enumerate(request.images):
         size = yield from stat_file(media.path, field=f"images[{index}]")
         if size > IMAGE_LIMIT:
-            raise _refuse(
+            raise refuse(
                 f"images[{index}]",
                 f"{media.name} is {size} bytes, over the documented image limit of 20 MB",
             )

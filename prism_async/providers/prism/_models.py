@@ -8,7 +8,7 @@ from typing import Any, Generic, TypeVar
 
 import attrs
 
-from prism_async.media import Media
+from prism_async.providers import Media
 
 __all__ = ["Asset", "Character", "Page", "Template", "TemplateVariable"]
 

@@ -5,11 +5,23 @@ from __future__ import annotations
 from collections.abc import Mapping
 from urllib.parse import quote
 
-from prism_async.errors import RequestValidationError, UnsupportedRequestError
-from prism_async.http import Flow, HttpResponse, RetryMode, send
-from prism_async.media import Media
-from prism_async.provider import PollHint, Rate
-from prism_async.providers._api import env_settings, required_key
+from prism_async.providers import (
+    Flow,
+    GenerationResult,
+    HttpResponse,
+    JobHandle,
+    Media,
+    PollHint,
+    Rate,
+    RequestValidationError,
+    RetryMode,
+    Secret,
+    UnsupportedRequestError,
+    VideoProvider,
+    VideoRequest,
+    env_settings,
+    required_key,
+)
 from prism_async.providers.prism import _body, _catalog, _templates, _uploads, _wire
 from prism_async.providers.prism._api import NAME, Api
 from prism_async.providers.prism._models import Asset, Character, Page, Template
@@ -18,9 +30,6 @@ from prism_async.providers.prism._requests import (
     PrismVideoRequest,
     TemplateRequest,
 )
-from prism_async.requests import VideoRequest
-from prism_async.results import GenerationResult, JobHandle
-from prism_async.secrets import Secret
 
 __all__ = ["DEFAULT_BASE_URL", "PrismProvider"]
 
@@ -35,7 +44,7 @@ POLL_MIN, POLL_MAX = 10.0, 30.0
 POLL_DEFAULT = POLL_MIN
 
 
-class PrismProvider:
+class PrismProvider(VideoProvider):
     """Prism Videos (sans-IO).
 
     Besides the provider protocol, it offers flows for :meth:`Client.run
@@ -66,7 +75,7 @@ class PrismProvider:
 
     def __init__(self, *, api_key: str | Secret, base_url: str = DEFAULT_BASE_URL) -> None:
         key = required_key(api_key, self.name)
-        self._api = Api.bearer(base_url, key)
+        self._api = Api.bearer(base_url, key, errors=_wire.error_from)
 
     @property
     def base_url(self) -> str:
@@ -82,10 +91,7 @@ class PrismProvider:
         return cls(api_key=key, base_url=base_url)
 
     def _get(self, path: str, kind: str, params: list[tuple[str, str]]) -> Flow[HttpResponse]:
-        response = yield from send(self._api.request("GET", path, kind, params=tuple(params)))
-        if not response.ok:
-            raise _wire.error_from(response)
-        return response
+        return (yield from self._api.call("GET", path, kind, params=tuple(params)))
 
     # -- the provider protocol ---------------------------------------------------------
 
@@ -107,18 +113,14 @@ class PrismProvider:
         body = yield from _body.create_body_flow(self._api, request, names)
         # Sent once. A 503 free_tier_paused was refused too, but a pause is not over in the
         # seconds a transport retry waits: it reaches the caller as ServiceUnavailableError.
-        response = yield from send(
-            self._api.request(
-                "POST",
-                "/generations",
-                "submit",
-                json=body,
-                retry=RetryMode.REFUSED_ONLY,
-                charges=True,
-            )
+        response = yield from self._api.call(
+            "POST",
+            "/generations",
+            "submit",
+            json=body,
+            retry=RetryMode.REFUSED_ONLY,
+            charges=True,
         )
-        if not response.ok:
-            raise _wire.error_from(response)
         return _wire.parse_submit(response)
 
     def _template_submit(self, request: TemplateRequest) -> Flow[tuple[JobHandle, ...]]:
@@ -128,28 +130,22 @@ class PrismProvider:
             template = yield from self.template_flow(request.template_id)
             _templates.check_template_request(request, template)
         json_body, multipart = yield from _templates.template_body_flow(request)
-        response = yield from send(
-            self._api.request(
-                "POST",
-                f"/templates/{quote(request.template_id, safe='')}/generate",
-                "submit",
-                json=json_body,
-                body=multipart,
-                retry=RetryMode.REFUSED_ONLY,
-                charges=True,
-            )
+        response = yield from self._api.call(
+            "POST",
+            f"/templates/{quote(request.template_id, safe='')}/generate",
+            "submit",
+            json=json_body,
+            body=multipart,
+            retry=RetryMode.REFUSED_ONLY,
+            charges=True,
         )
-        if not response.ok:
-            raise _wire.error_from(response)
         return _wire.parse_submit(response)
 
     def status_flow(self, handle: JobHandle, *, wait: bool = False) -> Flow[GenerationResult]:
         """``GET /api/generations/{id}`` (Prism has no long poll; ``wait`` is ignored)."""
-        response = yield from send(
-            self._api.request("GET", f"/generations/{quote(handle.id, safe='')}", "status")
+        response = yield from self._api.call(
+            "GET", f"/generations/{quote(handle.id, safe='')}", "status", job_id=handle.id
         )
-        if not response.ok:
-            raise _wire.error_from(response, job_id=handle.id)
         return _wire.parse_status(handle, response)
 
     def poll_hint(self, handle: JobHandle, result: GenerationResult) -> PollHint:
@@ -228,18 +224,14 @@ class PrismProvider:
     def create_character_flow(self, request: CharacterRequest) -> Flow[Character]:
         """``POST /api/characters`` (always private). Sent once: a retry could make two."""
         json_body, multipart = yield from _catalog.character_body_flow(request)
-        response = yield from send(
-            self._api.request(
-                "POST",
-                "/characters",
-                "character",
-                json=json_body,
-                body=multipart,
-                retry=RetryMode.REFUSED_ONLY,
-            )
+        response = yield from self._api.call(
+            "POST",
+            "/characters",
+            "character",
+            json=json_body,
+            body=multipart,
+            retry=RetryMode.REFUSED_ONLY,
         )
-        if not response.ok:
-            raise _wire.error_from(response)
         return _wire.parse_character(response, Character)
 
     def assets_flow(

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from prism_async.media import Media
+from prism_async.providers import Media
 
 if TYPE_CHECKING:
     from prism_async.providers.prism._models import Template

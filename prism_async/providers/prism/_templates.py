@@ -6,19 +6,21 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from prism_async.errors import RequestValidationError
-from prism_async.http import FilePart, Flow, Multipart, stat_file
-from prism_async.media import Media, MediaKind, to_data_uri
-from prism_async.providers.prism._api import NAME
+from prism_async.providers import (
+    FilePart,
+    Flow,
+    Media,
+    MediaKind,
+    Multipart,
+    stat_file,
+    to_data_uri,
+)
+from prism_async.providers.prism._api import refuse
 from prism_async.providers.prism._models import Template, TemplateVariable
 from prism_async.providers.prism._requests import TemplateRequest
 from prism_async.providers.prism._uploads import IMAGE_LIMIT
 
 __all__ = ["check_template_request", "template_body_flow"]
-
-
-def _refuse(field: str, reason: str) -> RequestValidationError:
-    return RequestValidationError(field, reason, provider=NAME)
 
 
 def _is_http(value: str) -> bool:
@@ -43,27 +45,27 @@ def check_template_request(request: TemplateRequest, template: Template | None =
         RequestValidationError: The request is invalid; ``field`` names where.
     """
     if not request.template_id or not request.template_id.strip():
-        raise _refuse("template_id", "required")
+        raise refuse("template_id", "required")
     if request.webhook_url is not None and not _is_http(request.webhook_url):
-        raise _refuse("webhook_url", "must be an HTTP(S) URL")
+        raise refuse("webhook_url", "must be an HTTP(S) URL")
     for key, value in request.variables.items():
         _check_value(f"variables.{key}", value)
     for key, character in request.character_variables.items():
         if not isinstance(character, str) or not character.strip():
-            raise _refuse(f"character_variables.{key}", "must be a character id")
+            raise refuse(f"character_variables.{key}", "must be a character id")
     if template is None or template.input_variables is None:
         return
     specs = {v.key: v for v in template.input_variables}
     known = ", ".join(specs) or "none"
     for key in request.variables:
         if key not in specs:
-            raise _refuse(
+            raise refuse(
                 f"variables.{key}", f"template {template.id} has no such variable (it has: {known})"
             )
     for key in request.character_variables:
         spec = specs.get(key)
         if spec is None or spec.type != "image":
-            raise _refuse(
+            raise refuse(
                 f"character_variables.{key}",
                 f"template {template.id} has no image variable {key!r} to take a character",
             )
@@ -74,7 +76,7 @@ def check_template_request(request: TemplateRequest, template: Template | None =
         # Whitespace fills a {{key}} of the prompt with nothing: as good as no value.
         if given is None or (isinstance(given, str) and not given.strip()):
             if spec.required and spec.default_value is None:
-                raise _refuse(
+                raise refuse(
                     f"variables.{spec.key}",
                     f"required by template {template.id}, which has no default for it"
                     + (": give a value or a character" if spec.type == "image" else ""),
@@ -87,28 +89,28 @@ def _check_value(field: str, value: object) -> None:
     if isinstance(value, str):
         return
     if not isinstance(value, Media):
-        raise _refuse(field, f"expected a str or a Media, got {type(value).__name__}")
+        raise refuse(field, f"expected a str or a Media, got {type(value).__name__}")
     if value.kind is MediaKind.URL and not _is_http(value.value):
-        raise _refuse(field, "a URL must be HTTP(S)")
+        raise refuse(field, "a URL must be HTTP(S)")
     if value.kind is MediaKind.KEY and not value.value.strip():
-        raise _refuse(field, "empty storage key")
+        raise refuse(field, "empty storage key")
     if value.kind in (MediaKind.PATH, MediaKind.BYTES) and not value.content_type:
-        raise _refuse(field, f"cannot tell the content type of {value.value}: give one")
+        raise refuse(field, f"cannot tell the content type of {value.value}: give one")
 
 
 def _check_against(spec: TemplateVariable, value: str | Media) -> None:
     field = f"variables.{spec.key}"
     if not spec.is_media:
         if isinstance(value, Media):
-            raise _refuse(field, f"is a {spec.type} variable: give a string, not a file")
+            raise refuse(field, f"is a {spec.type} variable: give a string, not a file")
         if spec.max_length is not None and len(value) > spec.max_length:
-            raise _refuse(field, f"longer than its maximum of {spec.max_length} characters")
+            raise refuse(field, f"longer than its maximum of {spec.max_length} characters")
         if spec.min_length is not None and len(value) < spec.min_length:
-            raise _refuse(field, f"shorter than its minimum of {spec.min_length} characters")
+            raise refuse(field, f"shorter than its minimum of {spec.min_length} characters")
         return
     content_type = value.content_type if isinstance(value, Media) else None
     if content_type and content_type.split("/", 1)[0].lower() != spec.type:
-        raise _refuse(field, f"{content_type} given for a {spec.type} variable")
+        raise refuse(field, f"{content_type} given for a {spec.type} variable")
 
 
 def template_body_flow(request: TemplateRequest) -> Flow[tuple[Any, Multipart | None]]:
@@ -160,6 +162,6 @@ def template_body_flow(request: TemplateRequest) -> Flow[tuple[Any, Multipart | 
 
 def _check_size(field: str, media: Media, size: int, is_image: bool) -> None:
     if is_image and size > IMAGE_LIMIT:
-        raise _refuse(
+        raise refuse(
             field, f"{media.name} is {size} bytes, over the documented image limit of 20 MB"
         )

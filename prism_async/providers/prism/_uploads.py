@@ -8,12 +8,19 @@ import mimetypes
 
 import attrs
 
-from prism_async._wire import structure
-from prism_async.errors import RequestValidationError, UnsupportedRequestError
-from prism_async.http import FileBody, Flow, HttpRequest, RetryMode, send, stat_file
-from prism_async.media import Media, MediaKind
-from prism_async.providers.prism._api import NAME, Api
-from prism_async.providers.prism._wire import converter, error_from
+from prism_async.providers import (
+    FileBody,
+    Flow,
+    HttpRequest,
+    Media,
+    MediaKind,
+    RetryMode,
+    UnsupportedRequestError,
+    stat_file,
+    structure,
+)
+from prism_async.providers.prism._api import NAME, Api, refuse
+from prism_async.providers.prism._wire import converter
 
 __all__ = ["IMAGE_LIMIT", "Upload", "check_key_media", "sized", "upload"]
 
@@ -45,10 +52,6 @@ class _Presigned:
     max_bytes: int | None = None
 
 
-def _refuse(field: str, reason: str) -> RequestValidationError:
-    return RequestValidationError(field, reason, provider=NAME)
-
-
 def check_key_media(field: str, media: Media, kind: str) -> Media:
     """Check media bound for a ``*Key`` field (image, video or audio); data URIs become
     bytes. A URL is refused: Create Generation takes storage keys only."""
@@ -61,21 +64,21 @@ def check_key_media(field: str, media: Media, kind: str) -> Media:
         )
     if media.kind is MediaKind.KEY:
         if not media.value.strip():
-            raise _refuse(field, "empty storage key")
+            raise refuse(field, "empty storage key")
         return media
     if media.kind is MediaKind.DATA_URI:
         try:
             data = base64.b64decode(media.value.partition(",")[2], validate=True)
         except (binascii.Error, ValueError):
-            raise _refuse(field, "the data URI is not valid base64") from None
+            raise refuse(field, "the data URI is not valid base64") from None
         content_type = media.content_type or ""
         name = "inline" + (mimetypes.guess_extension(content_type) or "")
         media = Media.from_bytes(data, content_type, name=name)
     content_type = (media.content_type or "").lower()
     if not content_type:
-        raise _refuse(field, f"cannot tell the content type of {media.value}: give one")
+        raise refuse(field, f"cannot tell the content type of {media.value}: give one")
     if content_type.split("/", 1)[0] != kind:
-        raise _refuse(field, f"{content_type} is not {kind}/*")
+        raise refuse(field, f"{content_type} is not {kind}/*")
     return media
 
 
@@ -89,7 +92,7 @@ def sized(field: str, media: Media, *, image_limit: bool) -> Flow[Upload | str]:
     else:
         size = yield from stat_file(media.path, field=field)
     if image_limit and size > IMAGE_LIMIT:
-        raise _refuse(
+        raise refuse(
             field, f"{media.name} is {size} bytes, over the documented image limit of 20 MB"
         )
     return Upload(field=field, media=media, content_type=media.content_type or "", size=size)
@@ -102,21 +105,17 @@ def upload(api: Api, item: Upload) -> Flow[str]:
     with the Content-Type the URL was signed for. A local file is streamed, never read
     whole. Both steps are safe to repeat: neither costs credits.
     """
-    response = yield from send(
-        api.request(
-            "POST",
-            "/s3/presign-upload",
-            "presign",
-            json={"kind": "upload", "contentType": item.content_type, "fileName": item.media.name},
-        )
+    response = yield from api.call(
+        "POST",
+        "/s3/presign-upload",
+        "presign",
+        json={"kind": "upload", "contentType": item.content_type, "fileName": item.media.name},
     )
-    if not response.ok:
-        raise error_from(response)
     presigned = structure(
         converter, response.json(), _Presigned, provider=NAME, request_id=response.request_id
     )
     if presigned.max_bytes is not None and item.size > presigned.max_bytes:
-        raise _refuse(
+        raise refuse(
             item.field,
             f"{item.media.name} is {item.size} bytes, over the upload limit of "
             f"{presigned.max_bytes} bytes",
@@ -128,7 +127,9 @@ def upload(api: Api, item: Upload) -> Flow[str]:
         body = media.data or b""
     else:
         body = FileBody(path=media.path, content_type=content_type)
-    put = yield from send(
+    # Not through api.request: no credential, and another origin. Its error (S3's XML
+    # <Code>, <Message>) is read by the same error_from as Prism's own.
+    yield from api.send_ok(
         HttpRequest(
             method="PUT",
             url=presigned.upload_url,
@@ -139,6 +140,4 @@ def upload(api: Api, item: Upload) -> Flow[str]:
             timeout=_PUT_BASE_SECONDS + item.size / _PUT_BYTES_PER_SECOND,
         )
     )
-    if not put.ok:
-        raise error_from(put)
     return presigned.s3_key

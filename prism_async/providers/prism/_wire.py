@@ -13,22 +13,26 @@ from urllib.parse import parse_qsl, urlsplit
 
 import attrs
 
-from prism_async._wire import StatusTable, make_converter, structure
-from prism_async.errors import APIStatusError, ProviderResponseError
-from prism_async.http import HttpResponse
-from prism_async.providers._common import api_error
-from prism_async.providers._outputs import no_output_failure, usable_url
-from prism_async.providers.prism._models import Page, Template
-from prism_async.results import (
+from prism_async.providers import (
+    APIStatusError,
     Cost,
     CostUnit,
     Failure,
     FailureKind,
     GenerationResult,
+    HttpResponse,
     JobHandle,
     JobStatus,
     Output,
+    ProviderResponseError,
+    StatusTable,
+    api_error,
+    make_converter,
+    no_output_failure,
+    structure,
+    usable_url,
 )
+from prism_async.providers.prism._models import Page, Template
 
 __all__ = [
     "STATUSES",
