@@ -372,3 +372,16 @@ async def test_a_refusal_then_an_outage_is_a_create_never_sent() -> None:
             with pytest.raises(ConnectError):
                 await client.submit(VideoRequest(model="veo2-video", prompt="x"))
     assert emulator.creates == 0
+
+
+async def test_a_create_that_always_meets_an_unknown_outcome_is_sent_a_bounded_number_of_times(
+    lipsync: tuple[LipsyncEmulator, EmulatorServer],
+) -> None:
+    emulator, server = lipsync
+    emulator.faults.inject("create", Fault(kind=FaultKind.STATUS, status=503), times=100)
+    async with lipsync_client(server, emulator) as client:
+        with pytest.raises(SubmissionOutcomeUnknown) as caught:
+            await client.submit(lipsync_request(), idempotency_key="key-" + "3" * 28)
+    # The transport's tries and nothing more: no provider loop multiplies them.
+    assert emulator.counts.by_route["create"] == FAST_RETRIES.attempts
+    assert caught.value.idempotency_key == "key-" + "3" * 28

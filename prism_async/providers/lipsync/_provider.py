@@ -42,9 +42,6 @@ LONG_POLL_TIMEOUT = LONG_POLL_SECONDS + 5.0
 PLAIN_POLL_SECONDS = 10.0
 #: Plain polls after which a server that ignored ``wait=true`` is asked again.
 _REPROBE_AFTER = 10
-#: Creates replayed (same key) after a 503 IDEMPOTENCY_OUTCOME_UNKNOWN with no generationId,
-#: beyond the transport's own retries.
-OUTCOME_UNKNOWN_REPLAYS = 2
 
 
 class LipsyncProvider(
@@ -132,8 +129,9 @@ class LipsyncProvider(
         Every create carries ``Idempotency-Key`` and may be retried by the transport (the
         API replays a repeated key, so a lost response is never paid twice). A 503
         ``IDEMPOTENCY_OUTCOME_UNKNOWN`` naming a ``generationId`` gives that job's handle;
-        without one, the same create is replayed with the same key, a bounded number of
-        times.
+        without one, the transport's retries (same key) are all there is, and the engine
+        reports :class:`~prism_async.errors.SubmissionOutcomeUnknown` with the key to
+        replay it with later.
 
         Raises:
             RequestValidationError: The request or the key is invalid.
@@ -152,19 +150,13 @@ class LipsyncProvider(
         create = self._post(
             "/v2/generate", "submit", payload, (("Idempotency-Key", key),), charges=True
         )
-        replays = 0
-        while True:
-            # Every status is read here: a 503 IDEMPOTENCY_OUTCOME_UNKNOWN is not an error
-            # yet (it may name the job, or be replayed).
-            response = yield from send(create)
-            if response.ok or _wire.error_code(response) != _wire.OUTCOME_UNKNOWN:
-                break
+        # The transport retries a 503 with the same key (prism_async._policy); the
+        # provider only reads the final answer, and never loops itself.
+        response = yield from send(create)
+        if _wire.error_code(response) == _wire.OUTCOME_UNKNOWN:
             generation_id = _wire.outcome_generation_id(response)
             if generation_id:  # created after all: poll it, never create it again
                 return (JobHandle(provider=self.name, id=generation_id),)
-            replays += 1
-            if replays > OUTCOME_UNKNOWN_REPLAYS:
-                break
         result = _wire.parse_generation(self._api.raise_for_status(response))
         return (result.handle,)
 
