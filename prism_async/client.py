@@ -9,7 +9,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
 
-from prism_async import registry
+import prism_async.registry as registry
 from prism_async.clock import Clock, SystemClock
 from prism_async.downloads import Downloader
 from prism_async.engine import BeforeCreate, Engine, EngineConfig

@@ -21,7 +21,7 @@ from typing import TextIO
 import anyio
 import anyio.to_thread
 
-from prism_async import registry
+import prism_async.registry as registry
 from prism_async.batch import (
     BatchEvent,
     ItemDropped,

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from prism_async import registry
+import prism_async.registry as registry
 from prism_async.cli._notes import RunNotes
 from prism_async.cli._output import print_handle, print_result, quoted
 from prism_async.client import Client

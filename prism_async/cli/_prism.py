@@ -6,7 +6,7 @@ import argparse
 import json
 from collections.abc import Mapping
 
-from prism_async import registry
+import prism_async.registry as registry
 from prism_async.client import Client
 from prism_async.errors import RequestValidationError
 from prism_async.media import Media
