@@ -9,12 +9,14 @@ from typing import Any
 import attrs
 
 from prism_async.media import Media
+from prism_async.results import FrozenDict
 
 __all__ = ["AudioTrack", "LipsyncRequest", "LipsyncSegment", "Speech", "VideoRequest"]
 
 
 def _frozen_mapping(value: Mapping[str, Any]) -> Mapping[str, Any]:
-    return dict(value)
+    """Raw wire fields, frozen deeply: a request never changes and can be hashed."""
+    return FrozenDict(value)
 
 
 @attrs.frozen(kw_only=True)

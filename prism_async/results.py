@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Generic, NoReturn, TypeVar
 from urllib.parse import parse_qsl, quote, unquote, urlencode
 
 import attrs
@@ -16,12 +16,101 @@ __all__ = [
     "CostUnit",
     "Failure",
     "FailureKind",
+    "FrozenDict",
+    "FrozenList",
     "GenerationResult",
     "JobHandle",
     "JobOutcome",
     "JobStatus",
     "Output",
 ]
+
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def freeze(value: Any) -> Any:
+    """``value`` made deeply immutable: mappings become :class:`FrozenDict`, lists
+    :class:`FrozenList`, sets frozensets, and tuples hold frozen items. Anything else is
+    kept as it is."""
+    if isinstance(value, (FrozenDict, FrozenList, str, bytes)):
+        return value
+    if isinstance(value, Mapping):
+        return FrozenDict(value)
+    if isinstance(value, list):
+        return FrozenList(value)
+    if type(value) is tuple:
+        return tuple(freeze(item) for item in value)
+    if isinstance(value, (set, frozenset)):
+        return frozenset(freeze(item) for item in value)
+    return value
+
+
+def _immutable(self: object, *args: Any, **kwargs: Any) -> NoReturn:
+    raise TypeError(f"{type(self).__name__} is immutable")
+
+
+class FrozenDict(dict[K, V], Generic[K, V]):
+    """A dict that cannot change, and so can be hashed (when its values can).
+
+    Its values are frozen deeply on the way in (see :func:`freeze`). Being a ``dict``, it
+    compares equal to a plain dict with the same items and goes into JSON as one; ``dict(x)``
+    or ``x.copy()`` gives a plain, mutable copy.
+    """
+
+    __slots__ = ()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        items = dict(*args, **kwargs)
+        super().__init__((key, freeze(value)) for key, value in items.items())
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(frozenset(self.items()))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (dict(self),))
+
+    __setitem__ = _immutable
+    __delitem__ = _immutable
+    __ior__ = _immutable
+    clear = _immutable
+    pop = _immutable
+    popitem = _immutable
+    setdefault = _immutable
+    update = _immutable
+
+
+class FrozenList(list[V], Generic[V]):
+    """A list that cannot change, and so can be hashed (when its items can).
+
+    Its items are frozen deeply on the way in (see :func:`freeze`). Being a ``list``, it
+    compares equal to a plain list with the same items and goes into JSON as one.
+    """
+
+    __slots__ = ()
+
+    def __init__(self, items: Iterable[V] = ()) -> None:
+        super().__init__(freeze(item) for item in items)
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(tuple(self))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (list(self),))
+
+    __setitem__ = _immutable
+    __delitem__ = _immutable
+    __iadd__ = _immutable
+    __imul__ = _immutable
+    append = _immutable
+    clear = _immutable
+    extend = _immutable
+    insert = _immutable
+    pop = _immutable
+    remove = _immutable
+    reverse = _immutable
+    sort = _immutable
 
 
 class JobStatus(str, enum.Enum):
@@ -155,8 +244,8 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def _str_dict(value: Mapping[str, str]) -> dict[str, str]:
-    return {str(k): str(v) for k, v in value.items()}
+def _str_dict(value: Mapping[str, str]) -> FrozenDict[str, str]:
+    return FrozenDict({str(k): str(v) for k, v in value.items()})
 
 
 @attrs.frozen(kw_only=True, unsafe_hash=False)
@@ -165,7 +254,8 @@ class JobHandle:
 
     The string form ``provider:id[?key=value...]`` can be stored anywhere and waited on
     from another process with a fresh Client. ``extra`` holds what a provider needs besides
-    the id to find the job again (e.g. NanoGPT's model, for its legacy status route).
+    the id to find the job again (e.g. NanoGPT's model, for its legacy status route); it
+    is a :class:`FrozenDict`, so a handle never changes, even while it is a dict key.
     """
 
     provider: str

@@ -2,17 +2,19 @@
 
 Jobs are not given a sleeping loop each. One task keeps the timeline: it starts the status
 fetches that are due (each in its own cancel scope), expires the waits whose deadline has
-passed, then sleeps on the injected clock until the next due time or until something
-changes. A job is tracked only while someone waits on it: when its last waiter leaves
-(done, timed out or cancelled), its in-flight fetch is cancelled and it is forgotten.
+passed, then sleeps on the injected clock until the next due time or deadline, or until
+something changes (a fetch ends, a wait begins or leaves). A job is tracked only while
+someone waits on it: when its last waiter leaves (done, timed out or cancelled), its
+in-flight fetch is cancelled and it is forgotten.
 
-While a status fetch is in flight the scheduler does not sleep toward a deadline on the
-injected clock; it waits for the fetch to end. This keeps virtual-time tests
-deterministic: virtual time never jumps ahead of a request on the wire. The fetch itself
-is bounded by the wait's deadline, though: its cancel scope ends when the last of its
-waiters' deadlines passes (on the event loop's clock, which is the system clock's), so a
-server that accepts a status request and never answers ends a wait at its deadline, not
-after the transport's read timeouts and retries.
+The sleep toward the next deadline runs while status fetches are in flight too, so a wait
+ends at its deadline even if a server holds its status request: the waiter gets
+:class:`~prism_async.errors.PollTimeout` then, and the fetch, with nobody left to wait for
+it, is cancelled. On a :class:`~prism_async.testing.VirtualClock` this is deterministic:
+that clock moves only when every task is idle, never while a request is on the wire to an
+emulator in the same process. Each fetch is also bounded by itself: its cancel scope ends
+when the last of its waiters' deadlines passes on the event loop's clock (the system
+clock's), so a request never outlives the waits it serves, whatever clock is injected.
 """
 
 from __future__ import annotations
@@ -215,7 +217,7 @@ class Scheduler:
                 self._tasks.start_soon(self._poll, tracked)
         self._changed = anyio.Event()
         wake = self._next_wake()
-        if self._fetching or wake is None:
+        if wake is None:
             await self._changed.wait()
             return
         async with anyio.create_task_group() as race:
@@ -229,7 +231,7 @@ class Scheduler:
 
     def _next_wake(self) -> float | None:
         times = [t.due for t in self._jobs.values() if t.in_flight is None]
-        times += [w.deadline for t in self._jobs.values() for w in t.watches]
+        times += [w.deadline for t in self._jobs.values() for w in t.watches if not w.done.is_set()]
         finite = [t for t in times if math.isfinite(t)]
         return min(finite) if finite else None
 

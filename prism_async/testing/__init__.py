@@ -4,22 +4,27 @@ They speak JSON as the public documents describe it and never import the client'
 models, so a wire-format mistake in a provider shows up as a failing test.
 """
 
-from prism_async.testing._clock import VirtualClock
+from prism_async.testing._clock import AUTOJUMP_THRESHOLD, VirtualClock
 from prism_async.testing._faults import Fault, FaultKind, Faults, RequestCounts
 from prism_async.testing._jobs import FAKE_MP4, Outcome
+from prism_async.testing._mock import MockTransport, drive, json_response
 from prism_async.testing._recording import RecordedRequest, RecordingServer
 from prism_async.testing._server import EmulatorApp, EmulatorServer
 
 __all__ = [
+    "AUTOJUMP_THRESHOLD",
     "FAKE_MP4",
     "EmulatorApp",
     "EmulatorServer",
     "Fault",
     "FaultKind",
     "Faults",
+    "MockTransport",
     "Outcome",
     "RecordedRequest",
     "RecordingServer",
     "RequestCounts",
     "VirtualClock",
+    "drive",
+    "json_response",
 ]

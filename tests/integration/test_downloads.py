@@ -7,47 +7,26 @@ from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
-import attrs
 import pytest
 
-from prism_async import Client, TransportConfig, VideoRequest
+from prism_async import VideoRequest
 from prism_async.batch import BatchItem, BatchOutcome, run_batch
 from prism_async.downloads import looks_like_media
 from prism_async.journal import SQLiteJournal
-from prism_async.providers.nanogpt import NanoGPTProvider
-from prism_async.providers.prism import PrismProvider
-from prism_async.testing import FAKE_MP4, EmulatorServer, Fault, FaultKind, VirtualClock
+from prism_async.testing import FAKE_MP4, Fault, FaultKind, VirtualClock
 from prism_async.testing.nanogpt import NanoGPTEmulator
 from prism_async.testing.prism import PrismEmulator
+from tests.conftest import Env, serve
 
 pytestmark = pytest.mark.anyio
 
-FAST_RETRIES = TransportConfig(wait_initial=0.001, wait_max=0.002, wait_jitter=0.0)
-
-
-@attrs.define
-class Env:
-    clock: VirtualClock
-    nano: NanoGPTEmulator
-    prism: PrismEmulator
-    server: EmulatorServer
-
-    def client(self) -> Client:
-        return Client(
-            NanoGPTProvider(api_key=self.nano.api_key, base_url=self.server.base_url("nanogpt")),
-            PrismProvider(api_key=self.prism.api_key, base_url=self.server.base_url("prism")),
-            clock=self.clock,
-            transport_config=FAST_RETRIES,
-        )
-
 
 @pytest.fixture
-async def env() -> AsyncIterator[Env]:
-    clock = VirtualClock()
+async def env(clock: VirtualClock) -> AsyncIterator[Env]:
     nano = NanoGPTEmulator(clock=clock, queue_seconds=1, run_seconds=5, balance=Decimal(100))
     prism = PrismEmulator(clock=clock, run_seconds=5)
-    async with EmulatorServer([nano, prism]) as server:
-        yield Env(clock=clock, nano=nano, prism=prism, server=server)
+    async with serve(clock, nano, prism) as env:
+        yield env
 
 
 def items(provider: str = "nanogpt", n: int = 3) -> list[BatchItem]:

@@ -20,7 +20,6 @@ from prism_async import (
     JobStatus,
     Media,
     RequestValidationError,
-    TransportConfig,
     UnsupportedRequestError,
     VideoRequest,
     WebhookVerificationError,
@@ -28,21 +27,19 @@ from prism_async import (
 from prism_async.http import HttpRequest, HttpResponse
 from prism_async.providers.lipsync import (
     AudioTrack,
-    LipsyncProvider,
     LipsyncRequest,
     LipsyncSegment,
     Speech,
     parse_webhook,
     verify_signature,
 )
-from prism_async.testing import EmulatorServer, Fault, FaultKind, VirtualClock
+from prism_async.testing import Fault, FaultKind, VirtualClock
 from prism_async.testing.lipsync import LipsyncEmulator
 from prism_async.transport import BeforeSend
+from tests.conftest import FAST_RETRIES, Env, serve
 
 pytestmark = pytest.mark.anyio
 
-# Transport retries wait in real time: keep them tiny so tests stay fast.
-FAST_RETRIES = TransportConfig(wait_initial=0.001, wait_max=0.002, wait_jitter=0.0)
 VIDEO = Media.from_url("https://media.example/face.mp4")
 
 
@@ -75,31 +72,14 @@ class Recording:
         return [(q, r) for q, r in self.exchanges if q.kind == "status"]
 
 
-@attrs.define
-class Env:
-    clock: VirtualClock
-    emulator: LipsyncEmulator
-    server: EmulatorServer
-
-    def provider(self, api_key: str | None = None) -> LipsyncProvider:
-        return LipsyncProvider(
-            api_key=api_key or self.emulator.api_key, base_url=self.server.base_url("lipsync")
-        )
-
-    def client(self, provider: LipsyncProvider | None = None) -> Client:
-        return Client(provider or self.provider(), clock=self.clock, transport_config=FAST_RETRIES)
-
-    @property
-    def status_requests(self) -> int:
-        return self.emulator.counts.by_route["generation"]
-
-
 @pytest.fixture
-async def env() -> AsyncIterator[Env]:
-    clock = VirtualClock()
-    emulator = LipsyncEmulator(clock=clock, queue_seconds=1, run_seconds=30)
-    async with EmulatorServer([emulator]) as server:
-        yield Env(clock=clock, emulator=emulator, server=server)
+async def env(clock: VirtualClock) -> AsyncIterator[Env]:
+    async with serve(clock, LipsyncEmulator(clock=clock, queue_seconds=1, run_seconds=30)) as env:
+        yield env
+
+
+def status_requests(env: Env) -> int:
+    return env.lipsync.counts.by_route["generation"]
 
 
 async def test_an_audio_url_input_completes_with_its_output(env: Env) -> None:
@@ -108,7 +88,7 @@ async def test_an_audio_url_input_completes_with_its_output(env: Env) -> None:
     assert result.status is JobStatus.SUCCEEDED
     assert result.outputs[0].url.endswith(f"{result.id}.mp4")
     assert result.outputs[0].duration == 10.0
-    sent = env.emulator.generations[result.id].body
+    sent = env.lipsync.generations[result.id].body
     assert sent["input"][1] == {"type": "audio", "url": "https://media.example/voice.wav"}
 
 
@@ -117,7 +97,7 @@ async def test_a_text_to_speech_input_completes(env: Env) -> None:
     async with env.client() as client:
         result = await client.generate(lipsync(AudioTrack(speech=speech)))
     assert result.status is JobStatus.SUCCEEDED
-    sent = env.emulator.generations[result.id].body["input"][1]
+    sent = env.lipsync.generations[result.id].body["input"][1]
     assert sent["provider"] == {
         "name": "elevenlabs",
         "voiceId": "voice-7",
@@ -143,7 +123,7 @@ async def test_three_segments_with_audio_crops_complete(env: Env) -> None:
     assert result.status is JobStatus.SUCCEEDED
     assert result.outputs[0].duration == 12.5
     assert str(result.raw["segmentOutputUrl"]).endswith("_segments.mp4")
-    segments = env.emulator.generations[result.id].body["segments"]
+    segments = env.lipsync.generations[result.id].body["segments"]
     assert [s["audioInput"] for s in segments] == [
         {"refId": "intro", "startTime": 0.5, "endTime": 3.5},
         {"refId": "tts"},
@@ -173,7 +153,7 @@ async def test_local_files_are_streamed_through_the_multipart_form(
     async with env.client() as client:
         result = await client.generate(request)
     assert result.status is JobStatus.SUCCEEDED
-    generation = env.emulator.generations[result.id]
+    generation = env.lipsync.generations[result.id]
     assert generation.uploads == {"video": 300_000, "audio": 50_004}
     uploaded = [i for i in generation.body["input"] if i.get("refId") == "mine"]
     assert uploaded[0]["url"].endswith("/voice.wav")  # the file filled in the refId's item
@@ -202,22 +182,22 @@ async def test_a_rejected_generation_is_a_moderation_failure(env: Env) -> None:
 async def test_a_create_whose_response_is_lost_is_retried_with_its_key_and_charged_once(
     env: Env,
 ) -> None:
-    env.emulator.faults.inject("create", Fault(kind=FaultKind.LOSE_RESPONSE))
+    env.lipsync.faults.inject("create", Fault(kind=FaultKind.LOSE_RESPONSE))
     async with env.client() as client:
         handles = await client.submit(lipsync(audio()), idempotency_key="order-42.take-1")
         result = await client.wait(handles[0])
-    assert env.emulator.counts.by_route["create"] == 2
-    assert env.emulator.creates == 1
+    assert env.lipsync.counts.by_route["create"] == 2
+    assert env.lipsync.creates == 1
     assert result.status is JobStatus.SUCCEEDED
 
 
 async def test_an_unknown_outcome_is_resolved_without_paying_twice(env: Env) -> None:
-    env.emulator.outcome_unknown_next = 1
+    env.lipsync.outcome_unknown_next = 1
     async with env.client() as client:
         handles = await client.submit(lipsync(audio()))
         result = await client.wait(handles[0])
-    assert env.emulator.creates == 1
-    assert list(env.emulator.generations) == [handles[0].id]
+    assert env.lipsync.creates == 1
+    assert list(env.lipsync.generations) == [handles[0].id]
     assert result.status is JobStatus.SUCCEEDED
 
 
@@ -229,7 +209,7 @@ async def test_a_long_poll_notices_completion_as_the_server_releases_it(env: Env
     assert result.status is JobStatus.SUCCEEDED
     # A 31-second job: one plain poll, then long polls held 10 s each, the last one released
     # by the completion itself.
-    assert env.status_requests <= 4
+    assert status_requests(env) <= 4
     last_request, last_response = transport.status_exchanges()[-1]
     assert ("wait", "true") in last_request.params
     assert last_response.headers["x-sync-wait-mode"] == "long_poll"
@@ -237,7 +217,7 @@ async def test_a_long_poll_notices_completion_as_the_server_releases_it(env: Env
 
 
 async def test_polling_falls_back_to_plain_when_long_poll_is_not_honoured(env: Env) -> None:
-    env.emulator.long_poll = False
+    env.lipsync.long_poll = False
     transport = Recording(AiohttpTransport(FAST_RETRIES))
     provider = env.provider()
     async with transport.inner, Client(provider, transport=transport, clock=env.clock) as client:
@@ -246,7 +226,7 @@ async def test_polling_falls_back_to_plain_when_long_poll_is_not_honoured(env: E
     waits = [q for q, _ in transport.status_exchanges() if ("wait", "true") in q.params]
     assert len(waits) == 1  # one probe, then plain polls at the documented cadence
     assert provider.long_poll_honoured is False
-    assert env.status_requests <= 6
+    assert status_requests(env) <= 6
 
 
 async def test_five_jobs_on_a_one_slot_plan_all_complete_one_at_a_time(env: Env) -> None:
@@ -260,8 +240,8 @@ async def test_five_jobs_on_a_one_slot_plan_all_complete_one_at_a_time(env: Env)
             for index in range(5):
                 tasks.start_soon(one, index)
     assert [r.status for r in results] == [JobStatus.SUCCEEDED] * 5
-    assert env.emulator.creates == 5
-    assert env.emulator.max_running_seen == 1
+    assert env.lipsync.creates == 5
+    assert env.lipsync.max_running_seen == 1
 
 
 async def test_list_cost_and_cancel_use_the_rest_of_the_api(env: Env) -> None:
@@ -289,7 +269,7 @@ async def test_invalid_requests_are_refused_before_any_byte_is_sent(env: Env) ->
         with pytest.raises(UnsupportedRequestError):
             await client.submit(VideoRequest(model="lipsync-2", prompt="a talking cat"))
     assert caught.value.field == "segments[0].ref_id"
-    assert env.emulator.counts.total == 0
+    assert env.lipsync.counts.total == 0
 
 
 @attrs.define
@@ -325,7 +305,7 @@ async def test_a_signed_delivery_verifies_and_tampering_is_rejected(
     env: Env, receiver: tuple[Receiver, str]
 ) -> None:
     hooks, url = receiver
-    secret = env.emulator.webhook_secret
+    secret = env.lipsync.webhook_secret
     async with env.client() as client:
         handle = (await client.submit(lipsync(audio(), webhook_url=url)))[0]
         polled = await client.wait(handle)

@@ -8,7 +8,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import anyio
-import attrs
 import pytest
 
 from prism_async import (
@@ -22,46 +21,27 @@ from prism_async import (
     Media,
     PollTimeout,
     RequestValidationError,
-    TransportConfig,
     VideoRequest,
 )
-from prism_async.providers.nanogpt import ExtendRequest, NanoGPTProvider, NanoGPTVideoRequest
-from prism_async.testing import EmulatorServer, Fault, FaultKind, VirtualClock
+from prism_async.providers.nanogpt import ExtendRequest, NanoGPTVideoRequest
+from prism_async.testing import Fault, FaultKind, VirtualClock
 from prism_async.testing.nanogpt import NanoGPTEmulator
+from tests.conftest import Env, serve
 
 pytestmark = pytest.mark.anyio
 
-# Transport retries wait in real time: keep them tiny so tests stay fast.
-FAST_RETRIES = TransportConfig(wait_initial=0.001, wait_max=0.002, wait_jitter=0.0)
 T2V = VideoRequest(model="veo2-video", prompt="A lighthouse in fog")
 
 
-@attrs.define
-class Env:
-    clock: VirtualClock
-    emulator: NanoGPTEmulator
-    server: EmulatorServer
-
-    def provider(self, api_key: str | None = None) -> NanoGPTProvider:
-        return NanoGPTProvider(
-            api_key=api_key or self.emulator.api_key, base_url=self.server.base_url("nanogpt")
-        )
-
-    def client(self, api_key: str | None = None) -> Client:
-        return Client(self.provider(api_key), clock=self.clock, transport_config=FAST_RETRIES)
-
-
 @pytest.fixture
-async def env() -> AsyncIterator[Env]:
-    clock = VirtualClock()
-    emulator = NanoGPTEmulator(clock=clock, queue_seconds=5, run_seconds=40)
-    async with EmulatorServer([emulator]) as server:
-        yield Env(clock=clock, emulator=emulator, server=server)
+async def env(clock: VirtualClock) -> AsyncIterator[Env]:
+    async with serve(clock, NanoGPTEmulator(clock=clock, queue_seconds=5, run_seconds=40)) as env:
+        yield env
 
 
 @pytest.mark.parametrize("shape", ["nested", "flat"])
 async def test_text_to_video_completes_in_either_status_shape(env: Env, shape: str) -> None:
-    env.emulator.status_shape = shape  # type: ignore[assignment]
+    env.nano.status_shape = shape  # type: ignore[assignment]
     async with env.client() as client:
         result = await client.generate(T2V)
     assert result.status is JobStatus.SUCCEEDED
@@ -74,7 +54,7 @@ async def test_text_to_video_completes_in_either_status_shape(env: Env, shape: s
 async def test_image_to_video_from_a_local_file_goes_inline(
     env: Env, shape: str, tmp_path: Path
 ) -> None:
-    env.emulator.status_shape = shape  # type: ignore[assignment]
+    env.nano.status_shape = shape  # type: ignore[assignment]
     image = tmp_path / "frame.png"
     image.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(1000))
     request = VideoRequest(
@@ -83,7 +63,7 @@ async def test_image_to_video_from_a_local_file_goes_inline(
     async with env.client() as client:
         result = await client.generate(request)
     assert result.status is JobStatus.SUCCEEDED
-    sent = env.emulator.jobs[result.id].sim.request
+    sent = env.nano.jobs[result.id].sim.request
     assert str(sent["imageDataUrl"]).startswith("data:image/png;base64,")
 
 
@@ -93,7 +73,7 @@ async def test_image_to_video_from_a_url_is_sent_as_image_url(env: Env) -> None:
     )
     async with env.client() as client:
         result = await client.generate(request)
-    assert env.emulator.jobs[result.id].sim.request["imageUrl"] == "https://example.com/cat.jpg"
+    assert env.nano.jobs[result.id].sim.request["imageUrl"] == "https://example.com/cat.jpg"
 
 
 async def test_failed_generation_raises_with_the_result(env: Env) -> None:
@@ -108,7 +88,7 @@ async def test_failed_generation_raises_with_the_result(env: Env) -> None:
 
 @pytest.mark.parametrize("shape", ["nested", "flat"])
 async def test_moderation_failure_is_told_apart(env: Env, shape: str) -> None:
-    env.emulator.status_shape = shape  # type: ignore[assignment]
+    env.nano.status_shape = shape  # type: ignore[assignment]
     async with env.client() as client:
         handle = (await client.submit(VideoRequest(model="veo2-video", prompt="x [moderation]")))[0]
         result = await client.wait(handle, raise_on_failure=False)
@@ -127,51 +107,49 @@ async def test_wrong_key_raises_authentication_error(env: Env) -> None:
 
 
 async def test_insufficient_balance_raises_402_and_charges_nothing(env: Env) -> None:
-    env.emulator.balance = Decimal("0.10")
+    env.nano.balance = Decimal("0.10")
     async with env.client() as client:
         with pytest.raises(InsufficientCreditsError):
             await client.submit(T2V)
-    assert env.emulator.creates == 0
+    assert env.nano.creates == 0
 
 
 async def test_refused_create_429_is_retried_once_and_charged_once(env: Env) -> None:
-    env.emulator.faults.inject(
-        "generate", Fault(kind=FaultKind.STATUS, status=429, retry_after="0")
-    )
+    env.nano.faults.inject("generate", Fault(kind=FaultKind.STATUS, status=429, retry_after="0"))
     async with env.client() as client:
         result = await client.generate(T2V)
     assert result.status is JobStatus.SUCCEEDED
-    assert env.emulator.counts.by_route["generate"] == 2
-    assert env.emulator.creates == 1
+    assert env.nano.counts.by_route["generate"] == 2
+    assert env.nano.creates == 1
 
 
 async def test_a_burst_over_the_submit_limit_is_paced_without_any_429(env: Env) -> None:
-    env.emulator.balance = Decimal(1000)
+    env.nano.balance = Decimal(1000)
     async with env.client() as client:
         handles = [h for _ in range(60) for h in await client.submit(T2V)]
     assert len(handles) == 60
-    assert env.emulator.counts.by_status[429] == 0
+    assert env.nano.counts.by_status[429] == 0
     assert env.clock.monotonic() >= 60  # the last ten waited for the window to move on
 
 
 async def test_a_create_that_times_out_after_sending_is_not_retried(env: Env) -> None:
-    env.emulator.faults.inject("generate", Fault(kind=FaultKind.LOSE_RESPONSE))
+    env.nano.faults.inject("generate", Fault(kind=FaultKind.LOSE_RESPONSE))
     async with env.client() as client:
         with pytest.raises(Exception, match="failed"):
             await client.submit(T2V)
     # The job may exist and be paid for: a blind retry could pay twice.
-    assert env.emulator.counts.by_route["generate"] == 1
-    assert env.emulator.creates == 1
+    assert env.nano.counts.by_route["generate"] == 1
+    assert env.nano.creates == 1
 
 
 async def test_5xx_bursts_and_resets_while_polling_are_tolerated(env: Env) -> None:
     # Eight failures: more than the transport's four attempts, within the poll error budget.
     for kind in (FaultKind.STATUS, FaultKind.RESET, FaultKind.MALFORMED, FaultKind.TRUNCATE):
-        env.emulator.faults.inject("status", Fault(kind=kind, status=503), times=2)
+        env.nano.faults.inject("status", Fault(kind=kind, status=503), times=2)
     async with env.client() as client:
         result = await client.generate(T2V)
     assert result.status is JobStatus.SUCCEEDED
-    assert env.emulator.counts.by_status[503] >= 2
+    assert env.nano.counts.by_status[503] >= 2
 
 
 async def test_wait_reaches_its_deadline_with_the_last_result(env: Env) -> None:
@@ -186,7 +164,7 @@ async def test_wait_reaches_its_deadline_with_the_last_result(env: Env) -> None:
 
 
 async def test_an_unknown_status_is_kept_running_until_the_deadline(env: Env) -> None:
-    env.emulator.unknown_status = "REVIEWING"
+    env.nano.unknown_status = "REVIEWING"
     async with env.client() as client:
         handle = (await client.submit(VideoRequest(model="veo2-video", prompt="x [never]")))[0]
         with pytest.raises(PollTimeout) as caught:
@@ -199,11 +177,16 @@ async def test_an_unknown_status_is_kept_running_until_the_deadline(env: Env) ->
 async def test_cancelled_wait_leaves_no_task_and_no_connection(env: Env) -> None:
     async with env.client() as client:
         handle = (await client.submit(T2V))[0]
-        env.emulator.faults.inject("status", Fault(kind=FaultKind.SLOW, delay=5.0))
+        env.nano.faults.inject("status", Fault(kind=FaultKind.SLOW, delay=5.0))
+        # The slow answer holds the loop idle in real time, so an autojumping clock would
+        # carry the wait on to its deadline: here time moves by hand, to the first poll only.
+        env.clock.autojump_threshold = None
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(client.wait, handle)
             with anyio.fail_after(5):  # real-time guard: the slow poll must be in flight
-                while env.emulator.counts.by_route["status"] == 0:
+                while env.nano.counts.by_route["status"] == 0:
+                    if client.engine.scheduler.fetching == 0:
+                        env.clock.jump()
                     await anyio.sleep(0.01)
             assert client.engine.scheduler.fetching == 1
             tasks.cancel_scope.cancel()
@@ -225,10 +208,10 @@ async def test_status_falls_back_to_the_legacy_route(env: Env) -> None:
     async with env.client() as client:
         handle = (await client.submit(T2V))[0]
         env.clock.advance(100)
-        env.emulator.faults.inject("status", Fault(kind=FaultKind.STATUS, status=404))
+        env.nano.faults.inject("status", Fault(kind=FaultKind.STATUS, status=404))
         result = await client.get(handle)
     assert result.status is JobStatus.SUCCEEDED
-    assert env.emulator.counts.by_route["legacy_status"] == 1
+    assert env.nano.counts.by_route["legacy_status"] == 1
 
 
 async def test_many_jobs_come_back_as_they_complete(env: Env) -> None:
@@ -286,7 +269,7 @@ async def test_invalid_input_is_refused_before_any_request(
             await client.submit(request_)
     assert caught.value.field == field
     assert field in str(caught.value)
-    assert env.emulator.counts.total == 0
+    assert env.nano.counts.total == 0
 
 
 async def test_an_inline_file_over_4_mb_is_refused_before_any_request(
@@ -299,7 +282,7 @@ async def test_an_inline_file_over_4_mb_is_refused_before_any_request(
         with pytest.raises(RequestValidationError, match="over the limit") as caught:
             await client.submit(request)
     assert caught.value.field == "image"
-    assert env.emulator.counts.total == 0
+    assert env.nano.counts.total == 0
 
 
 async def test_the_api_key_never_appears_in_reprs_logs_or_errors(
@@ -309,14 +292,14 @@ async def test_the_api_key_never_appears_in_reprs_logs_or_errors(
     texts: list[str] = []
     caplog.set_level(logging.DEBUG)
     provider = env.provider()
-    async with Client(provider, clock=env.clock, transport_config=FAST_RETRIES) as client:
+    async with env.client(provider) as client:
         texts += [repr(client), repr(provider), repr(client.providers)]
         result = await client.generate(T2V)
         texts += [repr(result), str(result.to_dict())]
         request = next(provider.status_flow(result.handle))
         texts.append(repr(request))
-    env.emulator.api_key = "rotated"  # our key is now refused: the 401 must not echo it
-    async with Client(provider, clock=env.clock, transport_config=FAST_RETRIES) as client:
+    env.nano.api_key = "rotated"  # our key is now refused: the 401 must not echo it
+    async with env.client(provider) as client:
         with pytest.raises(AuthenticationError) as caught:
             await client.submit(T2V)
     texts += [str(caught.value), repr(caught.value), repr(caught.value.body)]

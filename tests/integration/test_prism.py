@@ -26,7 +26,6 @@ from prism_async import (
     RequestValidationError,
     ServerError,
     ServiceUnavailableError,
-    TransportConfig,
     UnprocessableError,
     VideoRequest,
 )
@@ -38,43 +37,26 @@ from prism_async.providers.prism import (
     Template,
     TemplateRequest,
 )
-from prism_async.testing import FAKE_MP4, EmulatorServer, Fault, FaultKind, VirtualClock
+from prism_async.testing import FAKE_MP4, Fault, FaultKind, VirtualClock
 from prism_async.testing.prism import PrismEmulator
+from tests.conftest import Env, serve
 
 pytestmark = pytest.mark.anyio
 
-# Transport retries wait in real time: keep them tiny so tests stay fast.
-FAST_RETRIES = TransportConfig(wait_initial=0.001, wait_max=0.002, wait_jitter=0.0)
 T2V = VideoRequest(model="veo-3.1", prompt="A lighthouse in fog", duration=8, aspect_ratio="9:16")
 AVA = "5d0c4c2e-1f0a-4b8e-9a51-0c7e5f1a0001"  # a public character of the emulator
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(500)
 
 
-@attrs.define
-class Env:
-    clock: VirtualClock
-    emu: PrismEmulator
-    server: EmulatorServer
-
-    def provider(self, api_key: str | None = None) -> PrismProvider:
-        return PrismProvider(
-            api_key=api_key or self.emu.api_key, base_url=self.server.base_url("prism")
-        )
-
-    def client(self, api_key: str | None = None) -> Client:
-        return Client(self.provider(api_key), clock=self.clock, transport_config=FAST_RETRIES)
-
-    def request(self, gen_id: str) -> dict[str, Any]:
-        """What the emulator received for a generation."""
-        return self.emu.generations[gen_id].job.request
-
-
 @pytest.fixture
-async def env() -> AsyncIterator[Env]:
-    clock = VirtualClock()
-    emu = PrismEmulator(clock=clock, run_seconds=45)
-    async with EmulatorServer([emu]) as server:
-        yield Env(clock=clock, emu=emu, server=server)
+async def env(clock: VirtualClock) -> AsyncIterator[Env]:
+    async with serve(clock, PrismEmulator(clock=clock, run_seconds=45)) as env:
+        yield env
+
+
+def received(env: Env, gen_id: str) -> dict[str, Any]:
+    """What the emulator received for a generation."""
+    return env.prism.generations[gen_id].job.request
 
 
 def png_file(tmp_path: Path, name: str = "frame.png") -> Path:
@@ -88,7 +70,7 @@ def png_file(tmp_path: Path, name: str = "frame.png") -> Path:
 
 @pytest.mark.parametrize("shape", ["documented", "template_analogue"])
 async def test_text_to_video_completes_with_its_cost_in_credits(env: Env, shape: Any) -> None:
-    env.emu.create_response = shape
+    env.prism.create_response = shape
     async with env.client() as client:
         result = await client.generate(T2V)
     assert result.status is JobStatus.SUCCEEDED
@@ -98,7 +80,7 @@ async def test_text_to_video_completes_with_its_cost_in_credits(env: Env, shape:
     assert output.expires_at is not None and output.expires_at > env.clock.now()
     assert result.raw["share_url"].startswith("http")
     assert result.created_at is not None and result.completed_at is not None
-    sent = env.request(result.id)
+    sent = received(env, result.id)
     assert (sent["duration"], sent["aspectRatio"], sent["modelName"]) == ("8s", "9:16", "veo-3.1")
 
 
@@ -110,20 +92,20 @@ async def test_image_to_video_from_a_local_file_uploads_then_sends_the_key(
     )
     async with env.client() as client:
         result = await client.generate(request)
-    key = env.request(result.id)["startFrameKey"]
-    assert env.emu.uploads[key] == PNG
-    assert env.emu.counts.by_route["presign"] == 1
-    assert env.emu.counts.by_route["upload_put"] == 1
+    key = received(env, result.id)["startFrameKey"]
+    assert env.prism.uploads[key] == PNG
+    assert env.prism.counts.by_route["presign"] == 1
+    assert env.prism.counts.by_route["upload_put"] == 1
 
 
 async def test_image_to_video_from_a_storage_key_sends_it_without_uploading(env: Env) -> None:
     provider = env.provider()
-    async with Client(provider, clock=env.clock, transport_config=FAST_RETRIES) as client:
+    async with env.client(provider) as client:
         page = await client.run(provider.assets_flow("sneaker", asset_type="image"))
         request = VideoRequest(model="veo-3.1", prompt="spin it", image=page.items[0].media)
         result = await client.generate(request)
-    assert env.request(result.id)["startFrameKey"] == "community/posts/post_001/sneaker.png"
-    assert env.emu.counts.by_route["presign"] == 0
+    assert received(env, result.id)["startFrameKey"] == "community/posts/post_001/sneaker.png"
+    assert env.prism.counts.by_route["presign"] == 0
 
 
 async def test_every_reference_field_reaches_the_api_as_keys(env: Env, tmp_path: Path) -> None:
@@ -146,18 +128,18 @@ async def test_every_reference_field_reaches_the_api_as_keys(env: Env, tmp_path:
     )
     async with env.client() as client:
         (handle,) = await client.submit(request)
-    sent = env.request(handle.id)
+    sent = received(env, handle.id)
     assert sent["startFrameKey"] == sent["characterReferenceImageKeys"][0]  # one upload, reused
-    assert env.emu.uploads[sent["sourceVideoKey"]] == clip.read_bytes()
-    assert env.emu.uploads[sent["audioKey"]] == voice.read_bytes()
-    assert env.emu.counts.by_route["upload_put"] == 4
+    assert env.prism.uploads[sent["sourceVideoKey"]] == clip.read_bytes()
+    assert env.prism.uploads[sent["audioKey"]] == voice.read_bytes()
+    assert env.prism.counts.by_route["upload_put"] == 4
 
 
 async def test_count_3_gives_three_jobs_that_each_complete(env: Env) -> None:
     async with env.client() as client:
         handles = await client.submit(attrs.evolve(T2V, count=3))
         outcomes = [o async for o in client.as_completed(handles)]
-    assert len(handles) == 3 and env.emu.creates == 3
+    assert len(handles) == 3 and env.prism.creates == 3
     assert all(o.ok for o in outcomes)
     assert {o.result.cost.amount for o in outcomes if o.result and o.result.cost} == {Decimal(50)}
 
@@ -179,7 +161,7 @@ async def test_a_moderation_failure_is_told_apart(env: Env) -> None:
 
 
 async def test_an_unknown_status_keeps_the_job_running_until_it_ends(env: Env) -> None:
-    env.emu.unknown_status = "rendering"
+    env.prism.unknown_status = "rendering"
     async with env.client() as client:
         (handle,) = await client.submit(T2V)
         running = await client.get(handle)
@@ -189,7 +171,7 @@ async def test_an_unknown_status_keeps_the_job_running_until_it_ends(env: Env) -
 
 
 async def test_a_402_mid_batch_leaves_the_other_jobs_running_to_the_end(env: Env) -> None:
-    env.emu.credits = 100  # two videos' worth
+    env.prism.credits = 100  # two videos' worth
     async with env.client() as client:
         first = await client.submit(T2V)
         second = await client.submit(T2V)
@@ -198,7 +180,7 @@ async def test_a_402_mid_batch_leaves_the_other_jobs_running_to_the_end(env: Env
         outcomes = [o async for o in client.as_completed(first + second)]
     assert caught.value.code == "insufficient_credits"
     assert all(o.ok for o in outcomes) and len(outcomes) == 2
-    assert env.emu.creates == 2
+    assert env.prism.creates == 2
 
 
 async def test_an_expired_video_url_is_fetched_afresh_before_downloading(
@@ -207,11 +189,11 @@ async def test_an_expired_video_url_is_fetched_afresh_before_downloading(
     async with env.client() as client:
         result = await client.generate(T2V)
         env.clock.advance(2 * 3600)
-        polls = env.emu.counts.by_route["generation"]
+        polls = env.prism.counts.by_route["generation"]
         (path,) = await client.download(result, tmp_path)
     assert path.read_bytes() == FAKE_MP4
-    assert env.emu.counts.by_route["generation"] == polls + 1
-    assert env.emu.counts.by_route["file"] == 1  # the stale URL was never tried
+    assert env.prism.counts.by_route["generation"] == polls + 1
+    assert env.prism.counts.by_route["file"] == 1  # the stale URL was never tried
 
 
 async def test_a_download_refused_403_is_retried_once_with_a_fresh_url(
@@ -223,8 +205,8 @@ async def test_a_download_refused_403_is_retried_once_with_a_fresh_url(
         env.clock.advance(2 * 3600)
         (path,) = await client.download(undated, tmp_path)
     assert path.read_bytes() == FAKE_MP4
-    assert env.emu.counts.by_route["file"] == 2
-    assert env.emu.counts.by_status[403] == 1
+    assert env.prism.counts.by_route["file"] == 2
+    assert env.prism.counts.by_status[403] == 1
 
 
 # -- templates, characters, assets ---------------------------------------------------------
@@ -245,10 +227,10 @@ async def test_a_template_with_a_local_image_and_a_character_goes_as_multipart(
     async with env.client() as client:
         (handle,) = await client.submit(request)
         result = await client.wait(handle)
-    sent = env.request(result.id)["variables"]
+    sent = received(env, result.id)["variables"]
     assert sent["person_image"] == f"character:{AVA}"
-    assert env.emu.uploads[sent["product_image"]] == PNG
-    assert env.emu.generations[result.id].webhook_url == "http://127.0.0.1:9/hook"
+    assert env.prism.uploads[sent["product_image"]] == PNG
+    assert env.prism.generations[result.id].webhook_url == "http://127.0.0.1:9/hook"
     assert handle.extra["typical"] == "120"
 
 
@@ -257,7 +239,7 @@ async def test_a_created_character_from_local_files_can_fill_a_template(
 ) -> None:
     provider = env.provider()
     files = tuple(Media.from_path(png_file(tmp_path, f"{n}.png")) for n in range(3))
-    async with Client(provider, clock=env.clock, transport_config=FAST_RETRIES) as client:
+    async with env.client(provider) as client:
         character = await client.run(
             provider.create_character_flow(CharacterRequest(name="Chef Lu", images=files))
         )
@@ -271,8 +253,8 @@ async def test_a_created_character_from_local_files_can_fill_a_template(
         )
     assert [c.id for c in mine.items] == [character.id]
     assert character.created_at is not None
-    assert env.emu.characters[character.id].image_count == 3
-    assert env.request(handle.id)["variables"]["person_image"] == f"character:{character.id}"
+    assert env.prism.characters[character.id].image_count == 3
+    assert received(env, handle.id)["variables"]["person_image"] == f"character:{character.id}"
 
 
 async def test_a_character_from_image_urls_is_created(env: Env) -> None:
@@ -318,7 +300,7 @@ async def test_assets_search_filters_by_type_and_source(env: Env) -> None:
 
 
 async def test_the_client_is_built_from_the_environment(env: Env) -> None:
-    environ = {"PRISM_API_KEY": env.emu.api_key, "PRISM_BASE_URL": env.server.base_url("prism")}
+    environ = {"PRISM_API_KEY": env.prism.api_key, "PRISM_BASE_URL": env.server.base_url("prism")}
     async with Client.from_env("prism", environ=environ, clock=env.clock) as client:
         result = await client.generate(T2V)
     assert result.status is JobStatus.SUCCEEDED
@@ -329,8 +311,8 @@ async def test_the_client_is_built_from_the_environment(env: Env) -> None:
 
 def _inject(route: str, status: int, code: str) -> Callable[[Env], None]:
     def setup(env: Env) -> None:
-        env.emu.error_codes[status] = code
-        env.emu.faults.inject(route, Fault(kind=FaultKind.STATUS, status=status))
+        env.prism.error_codes[status] = code
+        env.prism.faults.inject(route, Fault(kind=FaultKind.STATUS, status=status))
 
     return setup
 
@@ -342,7 +324,7 @@ def _noop(env: Env) -> None:
 def _set(**values: Any) -> Callable[[Env], None]:
     def setup(env: Env) -> None:
         for name, value in values.items():
-            setattr(env.emu, name, value)
+            setattr(env.prism, name, value)
 
     return setup
 
@@ -408,14 +390,14 @@ async def test_every_documented_error_code_raises_its_exception(
     code: str,
 ) -> None:
     setup(env)
-    provider = env.provider(key)
-    async with Client(provider, clock=env.clock, transport_config=FAST_RETRIES) as client:
+    provider = env.provider(api_key=key)
+    async with env.client(provider) as client:
         with pytest.raises(cls) as caught:
             await client.run(flow(provider))
     assert caught.value.code == code
     assert caught.value.provider == "prism"
     assert caught.value.request_id
-    assert env.emu.creates == 0
+    assert env.prism.creates == 0
 
 
 async def test_an_unknown_generation_is_not_found_naming_the_job(env: Env) -> None:
@@ -426,15 +408,15 @@ async def test_an_unknown_generation_is_not_found_naming_the_job(env: Env) -> No
 
 
 async def test_a_failed_create_is_not_retried_so_never_paid_twice(env: Env) -> None:
-    env.emu.faults.inject("create", Fault(kind=FaultKind.LOSE_RESPONSE))
+    env.prism.faults.inject("create", Fault(kind=FaultKind.LOSE_RESPONSE))
     async with env.client() as client:
         with pytest.raises(Exception, match="failed"):
             await client.submit(T2V)
-    assert env.emu.counts.by_route["create"] == 1
+    assert env.prism.counts.by_route["create"] == 1
 
 
 async def test_status_polling_rides_out_5xx_bursts(env: Env) -> None:
-    env.emu.faults.inject("generation", Fault(kind=FaultKind.STATUS, status=503), times=6)
+    env.prism.faults.inject("generation", Fault(kind=FaultKind.STATUS, status=503), times=6)
     async with env.client() as client:
         result = await client.generate(T2V)
     assert result.status is JobStatus.SUCCEEDED
@@ -492,7 +474,7 @@ async def test_invalid_input_is_refused_before_any_request(
         with pytest.raises(RequestValidationError) as caught:
             await client.run(make_flow(provider, tmp_path))
     assert caught.value.field == field
-    assert env.emu.counts.total == 0
+    assert env.prism.counts.total == 0
 
 
 async def test_a_template_missing_a_required_variable_is_refused_before_generating(
@@ -502,27 +484,27 @@ async def test_a_template_missing_a_required_variable_is_refused_before_generati
     request = TemplateRequest(template_id="featured-ugc-pitch", variables={"product": "Mug"})
     async with Client(provider, clock=env.clock) as client:
         template: Template = await client.run(provider.template_flow("featured-ugc-pitch"))
-        seen = env.emu.counts.total
+        seen = env.prism.counts.total
         with pytest.raises(RequestValidationError) as known:
             await client.submit(attrs.evolve(request, template=template))
-        assert env.emu.counts.total == seen  # a known template: no request at all
+        assert env.prism.counts.total == seen  # a known template: no request at all
         with pytest.raises(RequestValidationError) as fetched:
             await client.submit(request)
     assert known.value.field == fetched.value.field == "variables.product_image"
-    assert env.emu.counts.by_route["template"] == 2  # the free GET, never the paid POST
-    assert env.emu.counts.by_route["template_generate"] == 0
+    assert env.prism.counts.by_route["template"] == 2  # the free GET, never the paid POST
+    assert env.prism.counts.by_route["template_generate"] == 0
 
 
 async def test_a_file_over_the_presigned_limit_is_refused_before_the_put(
     env: Env, tmp_path: Path
 ) -> None:
-    env.emu.max_upload_bytes = 100
+    env.prism.max_upload_bytes = 100
     request = PrismVideoRequest(
         model="veo-3.1", prompt="p", start_frame=Media.from_path(png_file(tmp_path))
     )
     async with env.client() as client:
         with pytest.raises(RequestValidationError, match="upload limit of 100 bytes"):
             await client.submit(request)
-    assert env.emu.counts.by_route["presign"] == 1
-    assert env.emu.counts.by_route["upload_put"] == 0
-    assert env.emu.counts.by_route["create"] == 0
+    assert env.prism.counts.by_route["presign"] == 1
+    assert env.prism.counts.by_route["upload_put"] == 0
+    assert env.prism.counts.by_route["create"] == 0

@@ -11,7 +11,6 @@ import contextlib
 import itertools
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -112,7 +111,10 @@ class Call:
     wait: bool
 
 
-Script = list[HttpResponse | Exception]
+#: A script entry: the status request is held until it is cancelled.
+HANG = object()
+
+Script = list[Any]
 
 
 class FakeTransport:
@@ -125,7 +127,7 @@ class FakeTransport:
         self.calls: list[Call] = []
         self.on_call: Callable[[Call], None] = lambda call: None
 
-    def script(self, job_id: str, *items: HttpResponse | Exception) -> JobHandle:
+    def script(self, job_id: str, *items: Any) -> JobHandle:
         self.scripts[job_id] = list(items)
         return JobHandle(provider=NAME, id=job_id)
 
@@ -148,6 +150,8 @@ class FakeTransport:
             return self.submit()
         script = self.scripts[job_id]
         item = script.pop(0) if len(script) > 1 else script[0]
+        if item is HANG:
+            await anyio.sleep_forever()
         if isinstance(item, Exception):
             raise item
         return item
@@ -250,37 +254,8 @@ async def test_long_poll_hint_polls_again_at_once_asking_to_wait() -> None:
 # Many jobs, one scheduler
 
 
-class StepClock:
-    """A virtual clock whose sleepers really wait until the test moves time on."""
-
-    def __init__(self) -> None:
-        self.time = 0.0
-        self.sleepers: list[tuple[float, anyio.Event]] = []
-
-    def monotonic(self) -> float:
-        return self.time
-
-    def now(self) -> datetime:
-        return datetime(2026, 1, 1, tzinfo=timezone.utc) + timedelta(seconds=self.time)
-
-    async def sleep(self, seconds: float) -> None:
-        entry = (self.time + max(0.0, seconds), anyio.Event())
-        self.sleepers.append(entry)
-        try:
-            await entry[1].wait()
-        finally:
-            self.sleepers.remove(entry)
-
-    def jump(self) -> None:
-        """Move to the earliest wake-up and wake everyone due."""
-        self.time = max(self.time, min(due for due, _ in self.sleepers))
-        for due, event in self.sleepers:
-            if due <= self.time:
-                event.set()
-
-
 async def test_many_waits_share_one_scheduler_and_poll_only_as_needed() -> None:
-    clock = StepClock()
+    clock = VirtualClock(autojump_threshold=None)  # time moves only when the test says
     transport = FakeTransport(clock)
     jobs, polls = 200, 4
     handles = [
@@ -302,7 +277,7 @@ async def test_many_waits_share_one_scheduler_and_poll_only_as_needed() -> None:
             # scheduler (and its sleep) is alive, and only one thing sleeps.
             if len(results) < jobs:
                 assert len(asyncio.all_tasks()) - baseline - jobs <= 3
-                assert len(clock.sleepers) == 1
+                assert clock.sleepers == 1
                 clock.jump()
         await settle(50)
         assert len(results) == jobs
@@ -395,6 +370,37 @@ async def test_deadline_raises_poll_timeout_with_the_last_result() -> None:
     assert error.provider == NAME
     assert clock.monotonic() == pytest.approx(35.0)
     assert [c.time for c in transport.status_calls()] == [0.0, 10.0, 20.0, 30.0]
+
+
+async def test_a_deadline_passes_on_time_while_a_status_fetch_hangs() -> None:
+    clock = VirtualClock()
+    transport = FakeTransport(clock)
+    handle = transport.script("a", job(delay=10), HANG)
+    async with make_engine(clock, transport) as engine:
+        with pytest.raises(PollTimeout) as caught:
+            await engine.wait(PROVIDER, handle, timeout=25)
+        assert clock.monotonic() == 25.0  # not when the request gives up: it never does
+        await settle()
+        assert engine.scheduler.tracked == 0
+        assert engine.scheduler.fetching == 0  # nobody waits for it any more: cancelled
+    assert caught.value.last_result is not None
+    assert [c.time for c in transport.status_calls()] == [0.0, 10.0]
+
+
+async def test_a_hanging_fetch_does_not_hold_back_the_other_jobs_polls() -> None:
+    clock = VirtualClock()
+    transport = FakeTransport(clock)
+    stuck = transport.script("stuck", HANG)
+    moving = transport.script("moving", job(delay=5), job(delay=5), job("succeeded"))
+    async with make_engine(clock, transport) as engine:
+        outcomes = [
+            o
+            async for o in engine.as_completed([(PROVIDER, stuck), (PROVIDER, moving)], timeout=60)
+        ]
+    assert [o.handle for o in outcomes] == [moving, stuck]
+    assert isinstance(outcomes[1].error, PollTimeout)
+    assert [c.time for c in transport.status_calls("moving")] == [0.0, 5.0, 10.0]
+    assert clock.monotonic() == 60.0
 
 
 async def test_deadline_before_any_poll_gives_no_last_result() -> None:
@@ -540,7 +546,7 @@ async def test_breaking_out_of_as_completed_early_leaves_no_tracked_jobs() -> No
 
 
 async def test_concurrency_limit_waits_for_a_job_end_and_resubmits_once_per_slot() -> None:
-    clock = StepClock()
+    clock = VirtualClock(autojump_threshold=None)
     transport = FakeTransport(clock)
     running = {"a", "b"}
     capacity = 2
