@@ -50,12 +50,15 @@ from prism_async.errors import (
     TransportError,
 )
 from prism_async.http import HttpRequest, HttpResponse, RetryMode
+from prism_async.provider import PollHint
 
 __all__ = [
     "Backoff",
+    "PollPolicy",
     "download_retryable",
     "retry_after_answer",
     "retry_after_failure",
+    "status_failure_transient",
     "url_expired",
 ]
 
@@ -96,6 +99,53 @@ class Backoff:
         return base + random.uniform(0.0, self.jitter)
 
 
+@attrs.frozen(kw_only=True)
+class PollPolicy:
+    """Poll cadence where the provider gives no hint, and the error budget.
+
+    Args:
+        first_delay: Seconds from submission to the first poll.
+        min_interval: The shortest pause between two polls of one job.
+        max_interval: The longest pause between two polls of one job.
+        backoff: Growth of the pause from poll to poll without a hint.
+        jitter: Relative random spread of every pause (0.1 = ±10%).
+        error_budget: Consecutive transient failures (5xx, timeouts, malformed bodies,
+            429s) tolerated for one job before its waiters get the error.
+    """
+
+    first_delay: float = 2.0
+    min_interval: float = 1.0
+    max_interval: float = 30.0
+    backoff: float = 1.5
+    jitter: float = 0.1
+    error_budget: int = 5
+
+    def delay(self, hint: PollHint, polls: int) -> float:
+        """Seconds to the next poll of a job that is not finished. The engine's clamps and
+        jitter shape the pause, but a provider's documented floor (``hint.floor``) wins:
+        a documented minimum is never undercut."""
+        if hint.long_poll:
+            return 0.0
+        if hint.delay is not None:
+            base = hint.delay
+        else:
+            base = self.first_delay * self.backoff ** max(0, polls - 1)
+        base = min(self.max_interval, max(self.min_interval, base))
+        pause = base * (1 + random.uniform(-self.jitter, self.jitter))
+        return max(pause, hint.floor or 0.0)
+
+    def error_delay(self, errors: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(self.max_interval, retry_after)
+        base = min(self.max_interval, self.min_interval * 2.0**errors)
+        return base * (1 + random.uniform(0, self.jitter))
+
+
+def status_failure_transient(error: PrismAsyncError) -> bool:
+    """Whether a failed status fetch is worth another try (within the error budget)."""
+    return isinstance(error, (TransportError, ServerError, RateLimitedError, ProviderResponseError))
+
+
 def retry_after_failure(request: HttpRequest, error: TransportError) -> bool:
     """Whether an exchange that got no answer may be tried again."""
     return isinstance(error, ConnectError) or request.retry is RetryMode.SAFE
@@ -122,5 +172,4 @@ def url_expired(error: PrismAsyncError) -> bool:
 
 def download_retryable(error: PrismAsyncError) -> bool:
     """Whether a failed download may be tried again (the generation is never redone)."""
-    transient = (TransportError, ServerError, RateLimitedError, ProviderResponseError)
-    return isinstance(error, transient) or url_expired(error)
+    return status_failure_transient(error) or url_expired(error)

@@ -45,10 +45,13 @@ class PollHint:
             engine use its capped backoff with jitter.
         long_poll: The status flow holds on the server until the job changes, so the
             engine may poll again at once.
+        floor: A documented minimum pause between polls (Prism: 10 s). The engine's
+            clamps never undercut it (:class:`~prism_async._policy.PollPolicy`).
     """
 
     delay: float | None = None
     long_poll: bool = False
+    floor: float | None = None
 
 
 @runtime_checkable

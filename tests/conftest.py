@@ -22,7 +22,8 @@ from prism_async.testing.prism import PrismEmulator
 
 E = TypeVar("E")
 
-#: Transport retries wait in real time: keep them tiny so tests stay fast.
+#: For clients on the real clock: transport retries then wait in real time, so keep them
+#: tiny. A client on a virtual clock needs none (its backoff waits on that clock).
 FAST_RETRIES = TransportConfig(wait_initial=0.001, wait_max=0.002, wait_jitter=0.0)
 
 #: The provider class of each emulator, by the emulator's name (its path prefix).
@@ -79,12 +80,12 @@ class Env:
     def client(
         self, *providers: VideoProvider, api_key: str | None = None, **options: Any
     ) -> Client:
-        """A Client on the shared clock, with tiny transport retries. Its providers: the
-        ones given, else one for each emulator served (``api_key`` replacing theirs)."""
+        """A Client on the shared clock (every wait, the transport's backoff included). Its
+        providers: the ones given, else one for each emulator served (``api_key`` replacing
+        theirs)."""
         if not providers:
             providers = tuple(self.provider(n, api_key=api_key) for n in self.server.emulators)
         options.setdefault("clock", self.clock)
-        options.setdefault("transport_config", FAST_RETRIES)
         return Client(*providers, **options)
 
     def _emulator(self, name: str, kind: type[E]) -> E:

@@ -12,13 +12,14 @@ import anyio
 import anyio.abc
 import attrs
 
+from prism_async._policy import PollPolicy
 from prism_async._retry_after import parse_retry_after
 from prism_async.clock import Clock, SystemClock
 from prism_async.engine import _effects
 from prism_async.engine._budget import RateBudget
 from prism_async.engine._create import BeforeCreate, CreateWatch
 from prism_async.engine._fanout import FanOutPlan, fan_out
-from prism_async.engine._scheduler import PollPolicy, Scheduler
+from prism_async.engine._scheduler import Scheduler
 from prism_async.engine._slots import SlotWaiter
 from prism_async.errors import ConcurrencyLimitError, PrismAsyncError
 from prism_async.http import Flow, HttpRequest, HttpResponse, ReadFile, StatFile

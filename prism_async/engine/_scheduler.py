@@ -21,72 +21,28 @@ from __future__ import annotations
 
 import logging
 import math
-import random
 from collections.abc import Awaitable, Callable
 
 import anyio
 import anyio.abc
 import attrs
 
+from prism_async._policy import PollPolicy, status_failure_transient
 from prism_async.clock import Clock
 from prism_async.errors import (
     PollTimeout,
     PrismAsyncError,
-    ProviderResponseError,
     RateLimitedError,
-    ServerError,
-    TransportError,
 )
-from prism_async.provider import PollHint, VideoProvider
+from prism_async.provider import VideoProvider
 from prism_async.results import GenerationResult, JobHandle
 
-__all__ = ["PollPolicy", "Scheduler"]
+__all__ = ["Scheduler"]
 
 log = logging.getLogger("prism_async.engine")
 
 FetchStatus = Callable[[VideoProvider, JobHandle, bool], Awaitable[GenerationResult]]
 OnTerminal = Callable[[VideoProvider, GenerationResult], None]
-
-
-@attrs.frozen(kw_only=True)
-class PollPolicy:
-    """Poll cadence where the provider gives no hint, and the error budget.
-
-    Args:
-        first_delay: Seconds from submission to the first poll.
-        min_interval: The shortest pause between two polls of one job.
-        max_interval: The longest pause between two polls of one job.
-        backoff: Growth of the pause from poll to poll without a hint.
-        jitter: Relative random spread of every pause (0.1 = ±10%).
-        error_budget: Consecutive transient failures (5xx, timeouts, malformed bodies,
-            429s) tolerated for one job before its waiters get the error.
-    """
-
-    first_delay: float = 2.0
-    min_interval: float = 1.0
-    max_interval: float = 30.0
-    backoff: float = 1.5
-    jitter: float = 0.1
-    error_budget: int = 5
-
-    def delay(self, hint: PollHint, polls: int) -> float:
-        if hint.long_poll:
-            return 0.0
-        if hint.delay is not None:
-            base = hint.delay
-        else:
-            base = self.first_delay * self.backoff ** max(0, polls - 1)
-        base = min(self.max_interval, max(self.min_interval, base))
-        return base * (1 + random.uniform(-self.jitter, self.jitter))
-
-    def error_delay(self, errors: int, retry_after: float | None) -> float:
-        if retry_after is not None:
-            return min(self.max_interval, retry_after)
-        base = min(self.max_interval, self.min_interval * 2.0**errors)
-        return base * (1 + random.uniform(0, self.jitter))
-
-
-_TRANSIENT = (TransportError, ServerError, RateLimitedError, ProviderResponseError)
 
 
 @attrs.define(eq=False)
@@ -274,7 +230,10 @@ class Scheduler:
     async def _poll_once(self, tracked: _Tracked) -> None:
         try:
             result = await self._fetch(tracked.provider, tracked.handle, tracked.long_poll)
-        except _TRANSIENT as exc:
+        except PrismAsyncError as exc:
+            if not status_failure_transient(exc):
+                self._resolve(tracked, error=exc)
+                return
             tracked.errors += 1
             if tracked.errors > self.policy.error_budget:
                 self._resolve(tracked, error=exc)

@@ -16,7 +16,6 @@ from prism_async import (
     Media,
     PollPolicy,
     RequestValidationError,
-    TransportConfig,
     VideoRequest,
 )
 from prism_async.batch import (
@@ -35,11 +34,11 @@ from prism_async.testing import EmulatorServer, VirtualClock
 from prism_async.testing.lipsync import LipsyncEmulator
 from prism_async.testing.nanogpt import NanoGPTEmulator
 from prism_async.testing.prism import PrismEmulator
+from tests.conftest import FAST_RETRIES
 from tests.integration._batches import collect
 
 pytestmark = pytest.mark.anyio
 
-FAST_RETRIES = TransportConfig(wait_initial=0.001, wait_max=0.002, wait_jitter=0.0)
 POLL = PollPolicy(first_delay=2.0, min_interval=1.0, max_interval=5.0)
 FACE = "https://media.example/face.mp4"
 

@@ -19,7 +19,6 @@ from prism_async import (
     Media,
     PollTimeout,
     RedirectError,
-    TransportConfig,
     TransportTimeout,
     VideoRequest,
 )
@@ -34,10 +33,10 @@ from prism_async.testing import EmulatorServer, Fault, FaultKind, RecordingServe
 from prism_async.testing.lipsync import LipsyncEmulator
 from prism_async.testing.nanogpt import NanoGPTEmulator
 from prism_async.testing.prism import PrismEmulator
+from tests.conftest import FAST_RETRIES
 
 pytestmark = pytest.mark.anyio
 
-FAST_RETRIES = TransportConfig(wait_initial=0.001, wait_max=0.002, wait_jitter=0.0)
 CREDENTIAL_HEADERS = ("x-api-key", "authorization")
 
 

@@ -42,11 +42,11 @@ from prism_async.testing import EmulatorServer, Fault, FaultKind
 from prism_async.testing.lipsync import LipsyncEmulator
 from prism_async.testing.nanogpt import NanoGPTEmulator
 from prism_async.testing.prism import PrismEmulator
+from tests.conftest import FAST_RETRIES
 from tests.integration._batches import collect
 
 pytestmark = pytest.mark.anyio
 
-FAST_RETRIES = TransportConfig(wait_initial=0.001, wait_max=0.002, wait_jitter=0.0)
 QUICK = EngineConfig(poll=PollPolicy(first_delay=0.05, min_interval=0.05, max_interval=0.1))
 
 

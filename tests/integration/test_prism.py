@@ -16,6 +16,7 @@ from prism_async import (
     BadRequestError,
     Client,
     CostUnit,
+    EngineConfig,
     FailureKind,
     GenerationFailed,
     InsufficientCreditsError,
@@ -23,6 +24,7 @@ from prism_async import (
     Media,
     NotFoundError,
     PermissionDeniedError,
+    PollPolicy,
     RequestValidationError,
     ServerError,
     ServiceUnavailableError,
@@ -508,3 +510,16 @@ async def test_a_file_over_the_presigned_limit_is_refused_before_the_put(
     assert env.prism.counts.by_route["presign"] == 1
     assert env.prism.counts.by_route["upload_put"] == 0
     assert env.prism.counts.by_route["create"] == 0
+
+
+async def test_the_documented_10_s_floor_wins_over_a_shorter_engine_clamp(env: Env) -> None:
+    # PollPolicy(max_interval=5) would poll every 5 s; Prism documents 10 s as the least.
+    config = EngineConfig(poll=PollPolicy(max_interval=5.0, first_delay=10.0))
+    async with env.client(config=config) as client:
+        start = env.clock.monotonic()
+        result = await client.generate(VideoRequest(model="veo-3.1", prompt="x", duration=8))
+        took = env.clock.monotonic() - start
+    assert result.status is JobStatus.SUCCEEDED
+    polls = env.prism.counts.by_route["generation"]
+    assert polls >= 2
+    assert took / polls >= 10.0 - 1e-9  # never more often than every 10 s

@@ -13,18 +13,18 @@ from pathlib import Path
 import anyio
 import pytest
 
-from prism_async import Client, EngineConfig, Media, PollPolicy, TransportConfig, VideoRequest
+from prism_async import Client, EngineConfig, Media, PollPolicy, VideoRequest
 from prism_async.batch import BatchItem, ItemState, SQLiteJournal, run_batch
 from prism_async.providers.lipsync import AudioTrack, LipsyncProvider, LipsyncRequest
 from prism_async.providers.nanogpt import NanoGPTProvider
 from prism_async.testing import EmulatorServer, Fault, FaultKind, VirtualClock
 from prism_async.testing.lipsync import LipsyncEmulator
 from prism_async.testing.nanogpt import NanoGPTEmulator
+from tests.conftest import FAST_RETRIES
 from tests.integration._batches import collect
 
 pytestmark = pytest.mark.anyio
 
-FAST_RETRIES = TransportConfig(wait_initial=0.001, wait_max=0.002, wait_jitter=0.0)
 # Real time: emulated jobs take a second; poll a few times a second.
 QUICK = EngineConfig(poll=PollPolicy(first_delay=0.2, min_interval=0.1, max_interval=0.2))
 ITEMS = 8

@@ -155,7 +155,7 @@ class PrismProvider(VideoProvider):
             delay = float(typical) / 6 if typical else POLL_DEFAULT
         except ValueError:
             delay = POLL_DEFAULT
-        return PollHint(delay=min(POLL_MAX, max(POLL_MIN, delay)))
+        return PollHint(delay=min(POLL_MAX, max(POLL_MIN, delay)), floor=POLL_MIN)
 
     # -- Prism's own flows -------------------------------------------------------------
 
