@@ -4,10 +4,10 @@ One Client, pluggable providers (``prism``, ``lipsync``, ``nanogpt``), one polli
 one normalized :class:`GenerationResult`.
 """
 
-from prism_async.client import Client
-from prism_async.clock import Clock, SystemClock
-from prism_async.engine import EngineConfig, PollPolicy
-from prism_async.errors import (
+from prism_async._client import Client
+from prism_async._clock import Clock, SystemClock
+from prism_async._engine import EngineConfig, PollPolicy
+from prism_async._errors import (
     APIStatusError,
     AuthenticationError,
     BadRequestError,
@@ -35,10 +35,10 @@ from prism_async.errors import (
     UnsupportedRequestError,
     WebhookVerificationError,
 )
-from prism_async.media import Media, MediaKind
-from prism_async.provider import PollHint, Rate, VideoProvider
-from prism_async.requests import AudioTrack, LipsyncRequest, LipsyncSegment, Speech, VideoRequest
-from prism_async.results import (
+from prism_async._media import Media, MediaKind
+from prism_async._provider import PollHint, Rate, VideoProvider
+from prism_async._requests import AudioTrack, LipsyncRequest, LipsyncSegment, Speech, VideoRequest
+from prism_async._results import (
     Cost,
     CostUnit,
     Failure,
@@ -49,8 +49,8 @@ from prism_async.results import (
     JobStatus,
     Output,
 )
-from prism_async.secrets import Secret
-from prism_async.transport import AiohttpTransport, Transport, TransportConfig
+from prism_async._secrets import Secret
+from prism_async._transport import AiohttpTransport, Transport, TransportConfig
 
 __version__ = "0.1.0.dev0"
 

@@ -2,6 +2,6 @@
 
 import sys
 
-from prism_async.cli import main
+from prism_async._cli import main
 
 sys.exit(main())

@@ -39,8 +39,7 @@ import random
 
 import attrs
 
-from prism_async._retry_after import parse_retry_after
-from prism_async.errors import (
+from prism_async._errors import (
     APIStatusError,
     ConnectError,
     PrismAsyncError,
@@ -49,8 +48,9 @@ from prism_async.errors import (
     ServerError,
     TransportError,
 )
-from prism_async.http import HttpRequest, HttpResponse, RetryMode
-from prism_async.provider import PollHint
+from prism_async._http import HttpRequest, HttpResponse, RetryMode
+from prism_async._provider import PollHint
+from prism_async._retry_after import parse_retry_after
 
 __all__ = [
     "Backoff",

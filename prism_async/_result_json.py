@@ -17,7 +17,7 @@ from typing import Any
 import cattrs
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
-from prism_async.results import CostUnit, FailureKind, GenerationResult, JobStatus
+from prism_async._results import CostUnit, FailureKind, GenerationResult, JobStatus
 
 __all__ = ["result_from_json", "result_to_json"]
 

@@ -17,8 +17,8 @@ import cattrs
 from cattrs.errors import AttributeValidationNote
 from cattrs.gen import make_dict_structure_fn, override
 
-from prism_async.errors import ProviderResponseError
-from prism_async.results import JobStatus
+from prism_async._errors import ProviderResponseError
+from prism_async._results import JobStatus
 
 __all__ = ["StatusTable", "make_converter", "parse_datetime", "structure", "wire"]
 

@@ -11,7 +11,7 @@ import attrs
 import pytest
 
 from prism_async import Client, TransportConfig
-from prism_async.provider import VideoProvider
+from prism_async._provider import VideoProvider
 from prism_async.providers.lipsync import LipsyncProvider
 from prism_async.providers.nanogpt import NanoGPTProvider
 from prism_async.providers.prism import PrismProvider

@@ -12,7 +12,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from prism_async.cli import main
+from prism_async._cli import main
 from prism_async.testing import EmulatorServer
 from prism_async.testing.lipsync import LipsyncEmulator
 from prism_async.testing.nanogpt import NanoGPTEmulator

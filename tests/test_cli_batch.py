@@ -11,11 +11,11 @@ from pathlib import Path
 import anyio.to_thread
 import pytest
 
-from prism_async.cli import main
-from prism_async.cli._jsonl import LineError, parse_line, read_items
+from prism_async._cli import main
+from prism_async._cli._jsonl import LineError, parse_line, read_items
+from prism_async._requests import VideoRequest
 from prism_async.providers.lipsync import LipsyncRequest
 from prism_async.providers.prism import TemplateRequest
-from prism_async.requests import VideoRequest
 from prism_async.testing import FAKE_MP4, EmulatorServer
 from prism_async.testing.nanogpt import NanoGPTEmulator
 

@@ -15,8 +15,8 @@ import anyio
 import anyio.to_thread
 import pytest
 
-from prism_async.cli import EXIT_JOURNAL, EXIT_OUTCOME_UNKNOWN, EXIT_REFUSED, main
-from prism_async.results import JobHandle
+from prism_async._cli import EXIT_JOURNAL, EXIT_OUTCOME_UNKNOWN, EXIT_REFUSED, main
+from prism_async._results import JobHandle
 from prism_async.testing import EmulatorServer, Fault, FaultKind
 from prism_async.testing.lipsync import LipsyncEmulator
 from prism_async.testing.nanogpt import NanoGPTEmulator
@@ -206,10 +206,10 @@ import resource, signal, sys
 limit = int(sys.argv[1])
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-from prism_async.provider import Rate
+from prism_async._provider import Rate
 from prism_async.providers.nanogpt import NanoGPTProvider
 NanoGPTProvider.rates = {k: Rate(requests=100_000, per_seconds=1.0) for k in NanoGPTProvider.rates}
-from prism_async.cli import main
+from prism_async._cli import main
 sys.exit(main(sys.argv[2:]))
 """
 

@@ -23,8 +23,8 @@ import anyio
 import pytest
 from anyio.abc import ByteReceiveStream, Process
 
-from prism_async.cli import EXIT_INTERRUPTED, EXIT_JOURNAL
-from prism_async.results import JobHandle
+from prism_async._cli import EXIT_INTERRUPTED, EXIT_JOURNAL
+from prism_async._results import JobHandle
 from prism_async.testing import EmulatorServer, Fault, FaultKind
 from prism_async.testing.lipsync import LipsyncEmulator
 from prism_async.testing.nanogpt import NanoGPTEmulator
@@ -40,12 +40,12 @@ pytestmark = [
 # about the journal and the processes, not the budget.
 CHILD = """
 import sys
-from prism_async.provider import Rate
+from prism_async._provider import Rate
 from prism_async.providers.lipsync import LipsyncProvider
 from prism_async.providers.nanogpt import NanoGPTProvider
 for provider in (NanoGPTProvider, LipsyncProvider):
     provider.rates = {kind: Rate(requests=100_000, per_seconds=1.0) for kind in provider.rates}
-from prism_async.cli import main
+from prism_async._cli import main
 sys.exit(main(sys.argv[1:]))
 """
 

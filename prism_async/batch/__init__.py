@@ -7,7 +7,7 @@
         async for outcome in run_batch(client, items, journal=journal, download_dir="out"):
             print(outcome.key, outcome.result or outcome.error)
 
-The engine schedules (see :mod:`prism_async.engine._fanout`): items are pulled lazily,
+The engine schedules (see :mod:`prism_async._engine._fanout`): items are pulled lazily,
 each provider has a bounded number of jobs in flight (its plan's concurrency), and the
 engine's per-provider budgets keep the request rate under the documented limits. This
 package decides what one item does (``_items``: look in the journal, submit, noted as the
@@ -21,6 +21,7 @@ provider honours one, and otherwise reported as uncertain (``BatchOutcome.uncert
 and left for the user, never paid for twice.
 """
 
+from prism_async._errors import JournalError, JournalLockedError
 from prism_async.batch._codec import fingerprint, result_from_dict
 from prism_async.batch._fallback import save_unrecorded, unrecorded_path
 from prism_async.batch._journal import ItemState, Journal, JournalEntry
@@ -36,7 +37,6 @@ from prism_async.batch._values import (
     ItemSubmitted,
     OutputDownloaded,
 )
-from prism_async.errors import JournalError, JournalLockedError
 
 __all__ = [
     "DEFAULT_JOBS_IN_FLIGHT",

@@ -15,7 +15,7 @@ from typing import Any
 import attrs
 
 from prism_async._result_json import result_from_json
-from prism_async.results import (
+from prism_async._results import (
     GenerationResult,
 )
 

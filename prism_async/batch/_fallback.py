@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
-from prism_async.results import JobHandle
+from prism_async._results import JobHandle
 
 __all__ = ["save_unrecorded", "unrecorded_path"]
 

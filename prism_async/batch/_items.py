@@ -15,6 +15,19 @@ from typing import cast
 import anyio
 import attrs
 
+from prism_async._client import Client
+from prism_async._downloads import DownloadedFile, Downloader
+from prism_async._engine import Slot
+from prism_async._engine._fanout import Emit
+from prism_async._errors import (
+    ConnectError,
+    JournalError,
+    PrismAsyncError,
+    RequestValidationError,
+    SubmissionOutcomeUnknown,
+)
+from prism_async._provider import VideoProvider
+from prism_async._results import GenerationResult, JobHandle, JobOutcome, JobStatus
 from prism_async.batch._codec import fingerprint, result_from_dict
 from prism_async.batch._fallback import save_unrecorded
 from prism_async.batch._journal import ItemState, Journal, JournalEntry
@@ -27,19 +40,6 @@ from prism_async.batch._values import (
     ItemSubmitted,
     OutputDownloaded,
 )
-from prism_async.client import Client
-from prism_async.downloads import DownloadedFile, Downloader
-from prism_async.engine import Slot
-from prism_async.engine._fanout import Emit
-from prism_async.errors import (
-    ConnectError,
-    JournalError,
-    PrismAsyncError,
-    RequestValidationError,
-    SubmissionOutcomeUnknown,
-)
-from prism_async.provider import VideoProvider
-from prism_async.results import GenerationResult, JobHandle, JobOutcome, JobStatus
 
 __all__ = ["Item", "ItemRunner"]
 

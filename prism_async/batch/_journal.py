@@ -9,7 +9,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
-from prism_async.results import GenerationResult, JobHandle
+from prism_async._results import GenerationResult, JobHandle
 
 __all__ = ["ItemState", "Journal", "JournalEntry"]
 
@@ -68,7 +68,7 @@ class Journal(Protocol):
 
     Every method is awaited by the batch runner and must be durable when it returns. A
     method that cannot read or write its store raises
-    :class:`~prism_async.errors.JournalError`, so the runner catches one type.
+    :class:`~prism_async._errors.JournalError`, so the runner catches one type.
 
     :meth:`record_submitting` is an atomic per-item claim: only one caller may win a key.
     Nothing here assumes a single writer: a journal on one file keeps other runs out with

@@ -24,7 +24,7 @@ import threading
 from datetime import datetime, timezone
 from pathlib import Path
 
-from prism_async.errors import JournalError, JournalLockedError
+from prism_async._errors import JournalError, JournalLockedError
 
 __all__ = ["JournalLock", "lock_path"]
 

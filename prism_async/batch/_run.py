@@ -17,6 +17,11 @@ from os import PathLike
 from pathlib import Path
 from typing import cast
 
+from prism_async._client import Client
+from prism_async._downloads import Downloader, check_writable_dir
+from prism_async._engine import FanOutPlan
+from prism_async._errors import JournalError
+from prism_async._provider import SupportsJobLimit, VideoProvider
 from prism_async.batch._items import Item, ItemRunner
 from prism_async.batch._journal import Journal
 from prism_async.batch._values import (
@@ -24,11 +29,6 @@ from prism_async.batch._values import (
     BatchItem,
     BatchOutcome,
 )
-from prism_async.client import Client
-from prism_async.downloads import Downloader, check_writable_dir
-from prism_async.engine import FanOutPlan
-from prism_async.errors import JournalError
-from prism_async.provider import SupportsJobLimit, VideoProvider
 
 __all__ = ["DEFAULT_JOBS_IN_FLIGHT", "run_batch"]
 

@@ -10,7 +10,7 @@ One live run per journal. Two runs writing one journal would each claim, create 
 for the same items, so an open journal holds an exclusive, non-blocking OS lock on the
 sidecar file ``<journal>.lock`` (``flock`` on POSIX) until it is closed; a second opener,
 in another process or this one, fails at once with
-:class:`~prism_async.errors.JournalLockedError`. The kernel drops the lock when its holder
+:class:`~prism_async._errors.JournalLockedError`. The kernel drops the lock when its holder
 dies, even by SIGKILL, so a resumed run opens the journal straight away. The SQLite file
 itself is never locked by this module (SQLite keeps its own locks on it), so readers are
 never shut out.
@@ -28,7 +28,7 @@ and is replayed with its idempotency key or marked uncertain. The
 :class:`~prism_async.journal.Journal` protocol already makes ``record_submitting`` that
 atomic claim and assumes no single writer, so such a journal fits behind it unchanged.
 
-Opening refuses, with a one-line :class:`~prism_async.errors.JournalError` naming the file
+Opening refuses, with a one-line :class:`~prism_async._errors.JournalError` naming the file
 and before any create is sent: a path that is a directory, a folder that does not exist or
 is read-only, a read-only file, an empty file (a truncated journal would send every item
 again), a file that is not SQLite, a corrupt one (``PRAGMA quick_check``) and a journal of
@@ -63,10 +63,10 @@ from typing import Literal, NoReturn, TypeVar
 
 import anyio.to_thread
 
+from prism_async._errors import JournalError
+from prism_async._results import GenerationResult, JobHandle
 from prism_async.batch._journal import ItemState, JournalEntry
 from prism_async.batch._lock import JournalLock
-from prism_async.errors import JournalError
-from prism_async.results import GenerationResult, JobHandle
 
 __all__ = ["SQLiteJournal"]
 T = TypeVar("T")
@@ -123,7 +123,7 @@ class SQLiteJournal:
         synchronous: SQLite's ``synchronous`` setting. ``NORMAL`` (the default) survives a
             killed process; ``FULL`` also survives a power cut, at an fsync per record.
         max_pages: Cap the file's size, in database pages (tests; a quota). A write past it
-            fails with a :class:`~prism_async.errors.JournalError` (database or disk is full).
+            fails with a :class:`~prism_async._errors.JournalError` (database or disk is full).
     """
 
     def __init__(

@@ -7,8 +7,8 @@ from typing import Any
 
 import attrs
 
-from prism_async.downloads import DownloadedFile
-from prism_async.results import GenerationResult, JobHandle, JobStatus
+from prism_async._downloads import DownloadedFile
+from prism_async._results import GenerationResult, JobHandle, JobStatus
 
 __all__ = [
     "BatchEvent",
@@ -27,7 +27,7 @@ class BatchItem:
     """One request of a batch.
 
     Args:
-        request: A :class:`~prism_async.requests.VideoRequest` or a provider's own type.
+        request: A :class:`~prism_async._requests.VideoRequest` or a provider's own type.
         provider: The provider's name; may be left out when the client has one.
         key: The caller's name for it, unique in the batch; the journal finds it again by
             this key. Defaults to ``#N``, its position in the input (0-based): give keys

@@ -87,7 +87,7 @@ group, exactly as the built-in ones are. The entry point names a class with an `
     toy = "toy_video:ToyProvider"
 
 Then ``Client.from_env("toy")`` builds it from ``TOY_API_KEY`` (see
-:mod:`prism_async.registry`).
+:mod:`prism_async._registry`).
 
 **Testing.** :mod:`prism_async.testing` serves emulators on loopback:
 :class:`~prism_async.testing.EmulatorServer` hosts any ``aiohttp.web`` application with a
@@ -96,8 +96,7 @@ Then ``Client.from_env("toy")`` builds it from ``TOY_API_KEY`` (see
 :class:`~prism_async.testing.VirtualClock` runs polling cadence without waiting.
 """
 
-from prism_async._wire import StatusTable, make_converter, parse_datetime, structure, wire
-from prism_async.errors import (
+from prism_async._errors import (
     APIStatusError,
     ConcurrencyLimitError,
     PrismAsyncError,
@@ -108,7 +107,7 @@ from prism_async.errors import (
     WebhookVerificationError,
     status_error_class,
 )
-from prism_async.http import (
+from prism_async._http import (
     Body,
     Effect,
     FileBody,
@@ -124,8 +123,8 @@ from prism_async.http import (
     send,
     stat_file,
 )
-from prism_async.media import Media, MediaKind, data_uri_size, to_data_uri
-from prism_async.provider import (
+from prism_async._media import Media, MediaKind, data_uri_size, to_data_uri
+from prism_async._provider import (
     ModelInfo,
     PollHint,
     Rate,
@@ -136,12 +135,8 @@ from prism_async.provider import (
     SupportsModels,
     VideoProvider,
 )
-from prism_async.providers._api import Api, ErrorFactory, env_settings, required_key
-from prism_async.providers._common import api_error, error_from_body, inline_data_uri, refuser
-from prism_async.providers._limits import Seconds, check_duration, check_prompt, seconds_of
-from prism_async.providers._outputs import NO_OUTPUT, no_output_failure, usable_url
-from prism_async.requests import LipsyncRequest, VideoRequest
-from prism_async.results import (
+from prism_async._requests import LipsyncRequest, VideoRequest
+from prism_async._results import (
     Cost,
     CostUnit,
     Failure,
@@ -151,7 +146,12 @@ from prism_async.results import (
     JobStatus,
     Output,
 )
-from prism_async.secrets import Secret
+from prism_async._secrets import Secret
+from prism_async._wire import StatusTable, make_converter, parse_datetime, structure, wire
+from prism_async.providers._api import Api, ErrorFactory, env_settings, required_key
+from prism_async.providers._common import api_error, error_from_body, inline_data_uri, refuser
+from prism_async.providers._limits import Seconds, check_duration, check_prompt, seconds_of
+from prism_async.providers._outputs import NO_OUTPUT, no_output_failure, usable_url
 
 __all__ = [
     "NO_OUTPUT",

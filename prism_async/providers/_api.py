@@ -8,10 +8,10 @@ from typing import Any, Protocol
 
 import attrs
 
-from prism_async.errors import PrismAsyncError, RequestValidationError
-from prism_async.http import Body, Flow, HttpRequest, HttpResponse, RetryMode, send
+from prism_async._errors import PrismAsyncError, RequestValidationError
+from prism_async._http import Body, Flow, HttpRequest, HttpResponse, RetryMode, send
+from prism_async._secrets import Secret
 from prism_async.providers._common import error_from_body
-from prism_async.secrets import Secret
 
 __all__ = ["Api", "ErrorFactory", "env_settings", "required_key"]
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from prism_async._retry_after import parse_retry_after
-from prism_async.errors import (
+from prism_async._errors import (
     APIStatusError,
     ConcurrencyLimitError,
     ProviderResponseError,
@@ -13,8 +12,9 @@ from prism_async.errors import (
     RequestValidationError,
     status_error_class,
 )
-from prism_async.http import Flow, HttpResponse, read_file
-from prism_async.media import Media, MediaKind, data_uri_size, to_data_uri
+from prism_async._http import Flow, HttpResponse, read_file
+from prism_async._media import Media, MediaKind, data_uri_size, to_data_uri
+from prism_async._retry_after import parse_retry_after
 
 __all__ = ["api_error", "error_from_body", "inline_data_uri", "refuser"]
 
@@ -30,10 +30,10 @@ def api_error(
 ) -> APIStatusError:
     """The exception for an error response, of the class its status calls for.
 
-    A 429 is a :class:`~prism_async.errors.ConcurrencyLimitError` (which the engine waits
+    A 429 is a :class:`~prism_async._errors.ConcurrencyLimitError` (which the engine waits
     out, one slot at a time) when ``concurrency_limit`` is set or ``code`` is
     ``concurrency_limit_reached``; any other 429 a
-    :class:`~prism_async.errors.RateLimitedError`. Either carries the ``Retry-After`` the
+    :class:`~prism_async._errors.RateLimitedError`. Either carries the ``Retry-After`` the
     response gave, in seconds.
 
     Args:

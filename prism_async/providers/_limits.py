@@ -10,7 +10,7 @@ import re
 
 import attrs
 
-from prism_async.errors import RequestValidationError
+from prism_async._errors import RequestValidationError
 
 __all__ = ["Seconds", "check_duration", "check_prompt", "seconds_of"]
 

@@ -3,7 +3,7 @@ turns a success without a usable URL into a failure, so nothing downstream trust
 
 from __future__ import annotations
 
-from prism_async.results import Failure, FailureKind
+from prism_async._results import Failure, FailureKind
 
 __all__ = ["NO_OUTPUT", "no_output_failure", "usable_url"]
 

@@ -22,7 +22,7 @@ from datetime import datetime
 
 import attrs
 
-from prism_async.clock import Clock
+from prism_async._clock import Clock
 
 __all__ = ["FAKE_MP4", "Outcome", "Phase", "SimJob", "outcome_for"]
 

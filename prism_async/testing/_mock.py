@@ -29,15 +29,15 @@ import anyio
 import anyio.lowlevel
 import attrs
 
-from prism_async.errors import RequestValidationError, status_error_class
-from prism_async.http import Effect, Flow, HttpRequest, HttpResponse, ReadFile, StatFile
+from prism_async._errors import RequestValidationError, status_error_class
+from prism_async._http import Effect, Flow, HttpRequest, HttpResponse, ReadFile, StatFile
 
 __all__ = ["Handler", "MockTransport", "drive", "json_response"]
 
 T = TypeVar("T")
 
 #: Answers one request: a response, or an awaitable of one; or raises (a
-#: :class:`~prism_async.errors.TransportError` plays a failed exchange).
+#: :class:`~prism_async._errors.TransportError` plays a failed exchange).
 Handler = Callable[[HttpRequest], "HttpResponse | Awaitable[HttpResponse]"]
 
 
@@ -64,7 +64,7 @@ def _answered(request: HttpRequest, response: object) -> HttpResponse:
 
 
 class MockTransport:
-    """A :class:`~prism_async.transport.Transport` whose every exchange a function answers.
+    """A :class:`~prism_async._transport.Transport` whose every exchange a function answers.
 
     ``send`` awaits ``before_send`` (when given), then hands the request to the handler;
     ``download`` asks the handler for a ``GET`` of the URL (kind ``download``) and writes

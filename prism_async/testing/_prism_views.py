@@ -32,7 +32,7 @@ from prism_async.testing._prism_state import (
 )
 
 if TYPE_CHECKING:
-    from prism_async.clock import Clock
+    from prism_async._clock import Clock
 
 __all__ = ["CatalogViews"]
 

@@ -27,7 +27,7 @@ from urllib.parse import unquote
 import aiohttp
 from aiohttp import web
 
-from prism_async.clock import Clock, SystemClock
+from prism_async._clock import Clock, SystemClock
 from prism_async.testing._faults import Faults, RequestCounts, middleware
 from prism_async.testing._jobs import FAKE_MP4, Outcome, SimJob, outcome_for
 from prism_async.testing._lipsync_multipart import BadRequest, read_create

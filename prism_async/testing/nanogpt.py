@@ -14,7 +14,7 @@ from typing import Any, Literal
 import attrs
 from aiohttp import web
 
-from prism_async.clock import Clock, SystemClock
+from prism_async._clock import Clock, SystemClock
 from prism_async.testing import _nanogpt_wire as wire
 from prism_async.testing._faults import Faults, RequestCounts, middleware
 from prism_async.testing._jobs import FAKE_MP4, Outcome, SimJob, outcome_for

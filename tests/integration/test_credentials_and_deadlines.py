@@ -22,13 +22,13 @@ from prism_async import (
     TransportTimeout,
     VideoRequest,
 )
-from prism_async.http import HttpRequest
-from prism_async.provider import VideoProvider
+from prism_async._http import HttpRequest
+from prism_async._provider import VideoProvider
+from prism_async._results import GenerationResult, Output
+from prism_async._secrets import Secret
 from prism_async.providers.lipsync import AudioTrack, LipsyncProvider, LipsyncRequest
 from prism_async.providers.nanogpt import NanoGPTProvider
 from prism_async.providers.prism import PrismProvider
-from prism_async.results import GenerationResult, Output
-from prism_async.secrets import Secret
 from prism_async.testing import EmulatorServer, Fault, FaultKind, RecordingServer
 from prism_async.testing.lipsync import LipsyncEmulator
 from prism_async.testing.nanogpt import NanoGPTEmulator

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from prism_async import VideoRequest
+from prism_async._downloads import looks_like_media
 from prism_async.batch import BatchItem, BatchOutcome, run_batch
-from prism_async.downloads import looks_like_media
 from prism_async.journal import SQLiteJournal
 from prism_async.testing import FAKE_MP4, Fault, FaultKind, VirtualClock
 from prism_async.testing.nanogpt import NanoGPTEmulator

@@ -24,7 +24,8 @@ from prism_async import (
     VideoRequest,
     WebhookVerificationError,
 )
-from prism_async.http import HttpRequest, HttpResponse
+from prism_async._http import HttpRequest, HttpResponse
+from prism_async._transport import BeforeSend
 from prism_async.providers.lipsync import (
     AudioTrack,
     LipsyncRequest,
@@ -35,7 +36,6 @@ from prism_async.providers.lipsync import (
 )
 from prism_async.testing import Fault, FaultKind, VirtualClock
 from prism_async.testing.lipsync import LipsyncEmulator
-from prism_async.transport import BeforeSend
 from tests.conftest import FAST_RETRIES, Env, serve
 
 pytestmark = pytest.mark.anyio

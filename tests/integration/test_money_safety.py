@@ -24,6 +24,8 @@ from prism_async import (
     TransportConfig,
     VideoRequest,
 )
+from prism_async._errors import JournalError, RequestValidationError
+from prism_async._results import GenerationResult, JobHandle, JobStatus
 from prism_async.batch import (
     BatchItem,
     BatchOutcome,
@@ -33,11 +35,9 @@ from prism_async.batch import (
     SQLiteJournal,
     run_batch,
 )
-from prism_async.errors import JournalError, RequestValidationError
 from prism_async.providers.lipsync import AudioTrack, LipsyncProvider, LipsyncRequest
 from prism_async.providers.nanogpt import NanoGPTProvider
 from prism_async.providers.prism import PrismProvider
-from prism_async.results import GenerationResult, JobHandle, JobStatus
 from prism_async.testing import EmulatorServer, Fault, FaultKind
 from prism_async.testing.lipsync import LipsyncEmulator
 from prism_async.testing.nanogpt import NanoGPTEmulator
@@ -313,7 +313,7 @@ async def test_a_zero_byte_journal_is_refused_before_any_create(tmp_path: Path) 
 async def test_a_second_run_on_a_journal_in_use_is_refused_before_any_create(
     tmp_path: Path,
 ) -> None:
-    from prism_async.errors import JournalLockedError
+    from prism_async._errors import JournalLockedError
 
     path = tmp_path / "j.sqlite"
     async with SQLiteJournal(path):

@@ -31,7 +31,7 @@ from prism_async import (
     UnprocessableError,
     VideoRequest,
 )
-from prism_async.http import Flow
+from prism_async._http import Flow
 from prism_async.providers.prism import (
     CharacterRequest,
     PrismProvider,

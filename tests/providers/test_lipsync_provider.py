@@ -31,7 +31,8 @@ from prism_async import (
     VideoRequest,
     WebhookVerificationError,
 )
-from prism_async.http import FilePart, HttpRequest, HttpResponse, Multipart, RetryMode, StatFile
+from prism_async._http import FilePart, HttpRequest, HttpResponse, Multipart, RetryMode, StatFile
+from prism_async._registry import load
 from prism_async.providers import (
     ConcurrencyLimitError,
     SupportsCancel,
@@ -53,7 +54,6 @@ from prism_async.providers.lipsync import (
 )
 from prism_async.providers.lipsync._body import MAX_UPLOAD_BYTES
 from prism_async.providers.lipsync._wire import result_from
-from prism_async.registry import load
 
 BASE = "https://sync.test"
 KEY = "sk-sync-secret-123"

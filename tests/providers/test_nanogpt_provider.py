@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from prism_async.errors import (
+from prism_async._errors import (
     APIStatusError,
     AuthenticationError,
     BadRequestError,
@@ -29,9 +29,12 @@ from prism_async.errors import (
     ServiceUnavailableError,
     UnsupportedRequestError,
 )
-from prism_async.http import HttpRequest, HttpResponse, ReadFile, RetryMode
-from prism_async.media import Media
-from prism_async.provider import PollHint
+from prism_async._http import HttpRequest, HttpResponse, ReadFile, RetryMode
+from prism_async._media import Media
+from prism_async._provider import PollHint
+from prism_async._requests import VideoRequest
+from prism_async._results import CostUnit, FailureKind, GenerationResult, JobHandle, JobStatus
+from prism_async._secrets import Secret
 from prism_async.providers import (
     SupportsCancel,
     SupportsCostEstimate,
@@ -46,9 +49,6 @@ from prism_async.providers.nanogpt import (
     NanoGPTProvider,
     NanoGPTVideoRequest,
 )
-from prism_async.requests import VideoRequest
-from prism_async.results import CostUnit, FailureKind, GenerationResult, JobHandle, JobStatus
-from prism_async.secrets import Secret
 
 KEY = "ngpt-test-key"
 BASE = "https://nano.test/api"

@@ -33,9 +33,9 @@ from prism_async import (
     UnsupportedRequestError,
     VideoProvider,
     VideoRequest,
-    registry,
 )
-from prism_async.http import (
+from prism_async import _registry as registry
+from prism_async._http import (
     FileBody,
     FilePart,
     HttpRequest,
@@ -44,7 +44,8 @@ from prism_async.http import (
     RetryMode,
     StatFile,
 )
-from prism_async.media import to_data_uri
+from prism_async._media import to_data_uri
+from prism_async._secrets import Secret
 from prism_async.providers import (
     SupportsCancel,
     SupportsCostEstimate,
@@ -64,7 +65,6 @@ from prism_async.providers.prism import (
     check_template_request,
 )
 from prism_async.providers.prism._wire import STATUSES
-from prism_async.secrets import Secret
 
 BASE = "https://prism.test/api"
 KEY = "prism_sk_secret_value"

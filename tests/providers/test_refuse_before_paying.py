@@ -12,9 +12,11 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from prism_async.errors import RequestValidationError
-from prism_async.http import Flow, HttpRequest, HttpResponse, StatFile
-from prism_async.media import Media
+from prism_async._errors import RequestValidationError
+from prism_async._http import Flow, HttpRequest, HttpResponse, StatFile
+from prism_async._media import Media
+from prism_async._requests import VideoRequest
+from prism_async._results import FailureKind, GenerationResult, JobHandle, JobOutcome, JobStatus
 from prism_async.providers._limits import Seconds, check_duration, seconds_of
 from prism_async.providers._outputs import NO_OUTPUT
 from prism_async.providers.lipsync import (
@@ -37,8 +39,6 @@ from prism_async.providers.prism import (
     TemplateVariable,
 )
 from prism_async.providers.prism._body import DURATION as PRISM_DURATION
-from prism_async.requests import VideoRequest
-from prism_async.results import FailureKind, GenerationResult, JobHandle, JobOutcome, JobStatus
 
 IDEM = "k" * 32
 PNG = Media.from_bytes(b"\x89PNG" + bytes(16), "image/png", name="frame.png")

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from prism_async.engine._budget import RateBudget
-from prism_async.provider import Rate
+from prism_async._engine._budget import RateBudget
+from prism_async._provider import Rate
 from prism_async.testing import VirtualClock
 
 pytestmark = pytest.mark.anyio

@@ -6,15 +6,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from prism_async.engine._create import CreateWatch
-from prism_async.errors import (
+from prism_async._engine._create import CreateWatch
+from prism_async._errors import (
     ConnectError,
     PrismAsyncError,
     ProviderResponseError,
     SubmissionOutcomeUnknown,
     status_error_class,
 )
-from prism_async.http import HttpRequest, HttpResponse
+from prism_async._http import HttpRequest, HttpResponse
 
 CREATE = HttpRequest(method="POST", url="https://api.example/v2/generate?x=1", kind="submit")
 

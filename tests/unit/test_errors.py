@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from prism_async import errors
-from prism_async.errors import (
+from prism_async import _errors as errors
+from prism_async._errors import (
     APIStatusError,
     AuthenticationError,
     BadRequestError,
@@ -30,7 +30,7 @@ from prism_async.errors import (
     UnsupportedRequestError,
     status_error_class,
 )
-from prism_async.results import Failure, FailureKind, GenerationResult, JobStatus
+from prism_async._results import Failure, FailureKind, GenerationResult, JobStatus
 
 
 @pytest.mark.parametrize(

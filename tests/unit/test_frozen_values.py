@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from prism_async import AudioTrack, LipsyncRequest, LipsyncSegment, Media, VideoRequest
-from prism_async.results import FrozenDict, FrozenList, JobHandle
+from prism_async._results import FrozenDict, FrozenList, JobHandle
 
 # Any text a provider could put in a handle (lone surrogates cannot be encoded at all).
 TEXT = st.text(st.characters(blacklist_categories=("Cs",)))

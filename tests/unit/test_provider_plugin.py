@@ -23,8 +23,8 @@ from prism_async import (
     RateLimitedError,
     RequestValidationError,
     VideoRequest,
-    registry,
 )
+from prism_async import _registry as registry
 from prism_async.providers import HttpRequest, HttpResponse, VideoProvider
 from prism_async.testing import EmulatorServer
 from tests.plugin_provider import toy

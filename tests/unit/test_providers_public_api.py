@@ -13,7 +13,14 @@ from pathlib import Path
 import pytest
 
 import prism_async.providers as kit
-from prism_async import errors, http, media, provider, registry, requests, results, secrets
+from prism_async import _errors as errors
+from prism_async import _http as http
+from prism_async import _media as media
+from prism_async import _provider as provider
+from prism_async import _registry as registry
+from prism_async import _requests as requests
+from prism_async import _results as results
+from prism_async import _secrets as secrets
 from prism_async.providers import (
     Api,
     ConcurrencyLimitError,
@@ -154,7 +161,7 @@ def _prism_async_imports(path: Path) -> set[str]:
 @pytest.mark.parametrize("name", ["prism", "lipsync", "nanogpt"])
 def test_the_built_in_providers_go_through_the_same_door(name: str) -> None:
     """Each imports the kit, its own modules, and the public request types; nothing else."""
-    allowed = {"prism_async.providers", "prism_async.requests"}
+    allowed = {"prism_async.providers", "prism_async._requests"}
     for path in sorted((PROVIDERS_DIR / name).glob("*.py")):
         for module in _prism_async_imports(path):
             own = module.startswith(f"prism_async.providers.{name}")

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from prism_async._result_json import result_from_json, result_to_json
-from prism_async.results import (
+from prism_async._results import (
     Cost,
     CostUnit,
     Failure,

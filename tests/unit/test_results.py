@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from prism_async.results import (
+from prism_async._results import (
     Cost,
     CostUnit,
     Failure,

@@ -18,8 +18,8 @@ import anyio
 import attrs
 import pytest
 
-from prism_async.engine import Engine, EngineConfig, PollPolicy
-from prism_async.errors import (
+from prism_async._engine import Engine, EngineConfig, PollPolicy
+from prism_async._errors import (
     AuthenticationError,
     NotFoundError,
     PollTimeout,
@@ -28,10 +28,10 @@ from prism_async.errors import (
     ServerError,
     TransportError,
 )
-from prism_async.http import Flow, HttpRequest, HttpResponse, send
-from prism_async.provider import PollHint, Rate
+from prism_async._http import Flow, HttpRequest, HttpResponse, send
+from prism_async._provider import PollHint, Rate
+from prism_async._results import GenerationResult, JobHandle, JobStatus
 from prism_async.providers._common import api_error
-from prism_async.results import GenerationResult, JobHandle, JobStatus
 from prism_async.testing import VirtualClock
 
 pytestmark = pytest.mark.anyio

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from prism_async.http import HttpRequest
-from prism_async.secrets import Secret
+from prism_async._http import HttpRequest
+from prism_async._secrets import Secret
 
 KEY = "sk-live-TOP-SECRET-1234567890"
 

@@ -13,14 +13,14 @@ from pathlib import Path
 import anyio
 import pytest
 
+from prism_async._errors import JournalError, JournalLockedError
+from prism_async._results import JobHandle
 from prism_async.batch import (
     ItemState,
     SQLiteJournal,
     save_unrecorded,
     unrecorded_path,
 )
-from prism_async.errors import JournalError, JournalLockedError
-from prism_async.results import JobHandle
 
 pytestmark = pytest.mark.anyio
 

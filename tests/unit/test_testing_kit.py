@@ -11,14 +11,14 @@ import attrs
 import pytest
 
 from prism_async import Client, JobStatus, Media, VideoRequest
-from prism_async.engine import EngineConfig, PollPolicy
-from prism_async.errors import (
+from prism_async._engine import EngineConfig, PollPolicy
+from prism_async._errors import (
     PermissionDeniedError,
     RequestValidationError,
     ServerError,
     TransportError,
 )
-from prism_async.http import (
+from prism_async._http import (
     Effect,
     Flow,
     HttpRequest,
@@ -28,11 +28,11 @@ from prism_async.http import (
     StatFile,
     send,
 )
+from prism_async._results import JobHandle
+from prism_async._transport import Transport
 from prism_async.providers.lipsync import AudioTrack, LipsyncProvider, LipsyncRequest
 from prism_async.providers.nanogpt import NanoGPTProvider
-from prism_async.results import JobHandle
 from prism_async.testing import FAKE_MP4, MockTransport, VirtualClock, drive, json_response
-from prism_async.transport import Transport
 
 pytestmark = pytest.mark.anyio
 

@@ -15,12 +15,12 @@ from aiohttp import web
 from hypothesis import given
 from hypothesis import strategies as st
 
+from prism_async._errors import ConnectError, NotFoundError, TransportError
+from prism_async._http import FileBody, FilePart, HttpRequest, Multipart, RetryMode
 from prism_async._policy import Backoff
-from prism_async.errors import ConnectError, NotFoundError, TransportError
-from prism_async.http import FileBody, FilePart, HttpRequest, Multipart, RetryMode
-from prism_async.secrets import Secret
+from prism_async._secrets import Secret
+from prism_async._transport import AiohttpTransport, TransportConfig
 from prism_async.testing import VirtualClock
-from prism_async.transport import AiohttpTransport, TransportConfig
 
 pytestmark = pytest.mark.anyio
 

@@ -12,7 +12,7 @@ import anyio
 import pytest
 from aiohttp import web
 
-from prism_async.clock import Clock
+from prism_async._clock import Clock
 from prism_async.testing import AUTOJUMP_THRESHOLD, VirtualClock
 
 pytestmark = pytest.mark.anyio

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from prism_async._errors import ProviderResponseError
+from prism_async._results import JobStatus
 from prism_async._wire import StatusTable, make_converter, parse_datetime, structure, wire
-from prism_async.errors import ProviderResponseError
-from prism_async.results import JobStatus
 
 UTC = timezone.utc
 

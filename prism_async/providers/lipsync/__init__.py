@@ -1,5 +1,6 @@
 """The Sync.so-style lipsync API v2: a video lip-synced to audio or speech, in segments."""
 
+from prism_async._requests import AudioTrack, LipsyncRequest, LipsyncSegment, Speech
 from prism_async.providers.lipsync._provider import DEFAULT_BASE_URL, LipsyncProvider
 from prism_async.providers.lipsync._webhooks import (
     SIGNATURE_HEADER,
@@ -7,7 +8,6 @@ from prism_async.providers.lipsync._webhooks import (
     sign,
     verify_signature,
 )
-from prism_async.requests import AudioTrack, LipsyncRequest, LipsyncSegment, Speech
 
 __all__ = [
     "DEFAULT_BASE_URL",

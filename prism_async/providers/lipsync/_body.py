@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from prism_async._requests import AudioTrack, LipsyncSegment, Speech
 from prism_async.providers import (
     FilePart,
     Flow,
@@ -17,7 +18,6 @@ from prism_async.providers import (
     VideoRequest,
     stat_file,
 )
-from prism_async.requests import AudioTrack, LipsyncSegment, Speech
 
 __all__ = ["MAX_UPLOAD_BYTES", "Payload", "as_lipsync", "payload_flow", "wire_body"]
 

@@ -130,7 +130,7 @@ class LipsyncProvider(
         API replays a repeated key, so a lost response is never paid twice). A 503
         ``IDEMPOTENCY_OUTCOME_UNKNOWN`` naming a ``generationId`` gives that job's handle;
         without one, the transport's retries (same key) are all there is, and the engine
-        reports :class:`~prism_async.errors.SubmissionOutcomeUnknown` with the key to
+        reports :class:`~prism_async._errors.SubmissionOutcomeUnknown` with the key to
         replay it with later.
 
         Raises:

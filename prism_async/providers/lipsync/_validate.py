@@ -8,6 +8,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from prism_async._requests import AudioTrack, LipsyncSegment, Speech
 from prism_async.providers import (
     LipsyncRequest,
     Media,
@@ -15,7 +16,6 @@ from prism_async.providers import (
     UnsupportedRequestError,
     refuser,
 )
-from prism_async.requests import AudioTrack, LipsyncSegment, Speech
 
 __all__ = [
     "EMOTIONS",

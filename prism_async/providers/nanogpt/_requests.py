@@ -24,7 +24,7 @@ def _tuple(value: Any) -> tuple[Any, ...]:
 class NanoGPTVideoRequest:
     """``POST /api/generate-video``: text-, image- and video-to-video.
 
-    Media fields take a :class:`~prism_async.media.Media`: a URL goes as ``*Url``; a local
+    Media fields take a :class:`~prism_async._media.Media`: a URL goes as ``*Url``; a local
     file, bytes or a data URI go inline as ``*DataUrl`` (at most 4 MB); a storage key goes
     as ``*AttachmentId`` where the API has one. ``extra`` carries model-specific fields
     (``num_frames``, ``movementAmplitude``, LongStories configs...) untouched, and wins over

@@ -48,7 +48,7 @@ class PrismProvider(VideoProvider):
     """Prism Videos (sans-IO).
 
     Besides the provider protocol, it offers flows for :meth:`Client.run
-    <prism_async.client.Client.run>`: uploads, templates, characters and asset search.
+    <prism_async._client.Client.run>`: uploads, templates, characters and asset search.
 
     Args:
         api_key: A ``prism_sk_...`` key, sent as ``Authorization: Bearer``.

@@ -8,9 +8,9 @@ from typing import TypeVar
 
 import anyio
 
-from prism_async.clock import Clock
-from prism_async.errors import ConcurrencyLimitError
-from prism_async.provider import VideoProvider
+from prism_async._clock import Clock
+from prism_async._errors import ConcurrencyLimitError
+from prism_async._provider import VideoProvider
 
 __all__ = ["SlotWaiter"]
 

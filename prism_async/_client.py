@@ -9,15 +9,15 @@ from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
 
-import prism_async.registry as registry
-from prism_async.clock import Clock, SystemClock
-from prism_async.downloads import Downloader
-from prism_async.engine import BeforeCreate, Engine, EngineConfig
-from prism_async.errors import GenerationFailed, RequestValidationError
-from prism_async.http import Flow
-from prism_async.provider import VideoProvider
-from prism_async.results import GenerationResult, JobHandle, JobOutcome, JobStatus
-from prism_async.transport import AiohttpTransport, Transport, TransportConfig
+import prism_async._registry as registry
+from prism_async._clock import Clock, SystemClock
+from prism_async._downloads import Downloader
+from prism_async._engine import BeforeCreate, Engine, EngineConfig
+from prism_async._errors import GenerationFailed, RequestValidationError
+from prism_async._http import Flow
+from prism_async._provider import VideoProvider
+from prism_async._results import GenerationResult, JobHandle, JobOutcome, JobStatus
+from prism_async._transport import AiohttpTransport, Transport, TransportConfig
 
 __all__ = ["Client"]
 
@@ -117,7 +117,7 @@ class Client:
         """Submit one request (one paid create): a handle per job it started.
 
         Args:
-            request: A :class:`~prism_async.requests.VideoRequest` or a provider's own type.
+            request: A :class:`~prism_async._requests.VideoRequest` or a provider's own type.
             provider: The provider's name; may be left out when the client has one.
             idempotency_key: One key per logical submission, to reuse when submitting the
                 same thing again after a crash (honoured where the API supports it).
@@ -192,7 +192,7 @@ class Client:
 
         Streamed through a temporary file, checked, renamed into place; a file already
         there is kept; an expired presigned URL is replaced by a fresh status fetch (see
-        :class:`~prism_async.downloads.Downloader`, which batches use too). ``timeout``
+        :class:`~prism_async._downloads.Downloader`, which batches use too). ``timeout``
         bounds each output's download, retries included (TransportTimeout).
         """
         downloader = Downloader(

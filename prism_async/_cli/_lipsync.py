@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from prism_async.errors import RequestValidationError
-from prism_async.media import Media
-from prism_async.requests import AudioTrack, LipsyncRequest, LipsyncSegment, Speech
+from prism_async._errors import RequestValidationError
+from prism_async._media import Media
+from prism_async._requests import AudioTrack, LipsyncRequest, LipsyncSegment, Speech
 
 __all__ = ["lipsync_request"]
 

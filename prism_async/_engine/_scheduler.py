@@ -9,7 +9,7 @@ in-flight fetch is cancelled and it is forgotten.
 
 The sleep toward the next deadline runs while status fetches are in flight too, so a wait
 ends at its deadline even if a server holds its status request: the waiter gets
-:class:`~prism_async.errors.PollTimeout` then, and the fetch, with nobody left to wait for
+:class:`~prism_async._errors.PollTimeout` then, and the fetch, with nobody left to wait for
 it, is cancelled. On a :class:`~prism_async.testing.VirtualClock` this is deterministic:
 that clock moves only when every task is idle, never while a request is on the wire to an
 emulator in the same process. Each fetch is also bounded by itself: its cancel scope ends
@@ -27,19 +27,19 @@ import anyio
 import anyio.abc
 import attrs
 
-from prism_async._policy import PollPolicy, status_failure_transient
-from prism_async.clock import Clock
-from prism_async.errors import (
+from prism_async._clock import Clock
+from prism_async._errors import (
     PollTimeout,
     PrismAsyncError,
     RateLimitedError,
 )
-from prism_async.provider import VideoProvider
-from prism_async.results import GenerationResult, JobHandle
+from prism_async._policy import PollPolicy, status_failure_transient
+from prism_async._provider import VideoProvider
+from prism_async._results import GenerationResult, JobHandle
 
 __all__ = ["Scheduler"]
 
-log = logging.getLogger("prism_async.engine")
+log = logging.getLogger("prism_async._engine")
 
 FetchStatus = Callable[[VideoProvider, JobHandle, bool], Awaitable[GenerationResult]]
 OnTerminal = Callable[[VideoProvider, GenerationResult], None]

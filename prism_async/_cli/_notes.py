@@ -10,7 +10,7 @@ import shlex
 
 import attrs
 
-from prism_async.results import JobHandle
+from prism_async._results import JobHandle
 
 __all__ = ["RunNotes"]
 

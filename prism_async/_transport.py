@@ -1,9 +1,9 @@
 """The one place that moves bytes: one aiohttp session, explicit timeouts, safe retries.
 
 Only this module imports aiohttp on the client side. It carries out the
-:class:`~prism_async.http.HttpRequest` values providers build, maps aiohttp's exceptions
-onto :mod:`prism_async.errors`, and retries an exchange only where its
-:class:`~prism_async.http.RetryMode` allows (never a blind retry of a paid create).
+:class:`~prism_async._http.HttpRequest` values providers build, maps aiohttp's exceptions
+onto :mod:`prism_async._errors`, and retries an exchange only where its
+:class:`~prism_async._http.RetryMode` allows (never a blind retry of a paid create).
 What is retried and after how long is decided in :mod:`prism_async._policy` (exponential
 backoff with jitter, bounded attempts; ``Retry-After`` honoured in seconds or HTTP-date
 form, capped); the waits are on the injected clock, so a virtual clock covers them too.
@@ -13,13 +13,13 @@ that matter: a connection is in hand (``on_connection_create_end`` or
 ``on_connection_reuseconn``: the caller's ``before_send`` hook runs there, so a journal
 notes a create when its bytes are about to leave, never while it waits for a pooled
 connection), and the request's headers were written (``on_request_headers_sent``). A
-failure before the second moment is a :class:`~prism_async.errors.ConnectError`: nothing
+failure before the second moment is a :class:`~prism_async._errors.ConnectError`: nothing
 was sent. After it, the API may have received the request. For a paid create
 (``HttpRequest.charges``), once any attempt may have been received, a failure with no
-answer is :class:`~prism_async.errors.SubmissionOutcomeUnknown`, whatever the last
+answer is :class:`~prism_async._errors.SubmissionOutcomeUnknown`, whatever the last
 attempt's error was.
 
-API requests never follow redirects: a 3xx is a :class:`~prism_async.errors.RedirectError`
+API requests never follow redirects: a 3xx is a :class:`~prism_async._errors.RedirectError`
 naming its target, so a credential never reaches another origin and a create body is
 never sent again elsewhere. Downloads follow redirects; they carry no credential.
 """
@@ -38,9 +38,8 @@ from typing import IO, Any, Protocol
 import aiohttp
 import attrs
 
-from prism_async._policy import Backoff, retry_after_answer, retry_after_failure
-from prism_async.clock import Clock, SystemClock
-from prism_async.errors import (
+from prism_async._clock import Clock, SystemClock
+from prism_async._errors import (
     ConnectError,
     PrismAsyncError,
     RedirectError,
@@ -49,12 +48,13 @@ from prism_async.errors import (
     TransportTimeout,
     status_error_class,
 )
-from prism_async.http import FileBody, FilePart, HttpRequest, HttpResponse, Multipart
-from prism_async.secrets import Secret
+from prism_async._http import FileBody, FilePart, HttpRequest, HttpResponse, Multipart
+from prism_async._policy import Backoff, retry_after_answer, retry_after_failure
+from prism_async._secrets import Secret
 
 __all__ = ["AiohttpTransport", "BeforeSend", "Transport", "TransportConfig"]
 
-log = logging.getLogger("prism_async.transport")
+log = logging.getLogger("prism_async._transport")
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 

@@ -5,13 +5,13 @@ create's bytes are about to leave (the caller's ``before_create`` runs then, onc
 engine notes each answer. When the submit flow fails, :meth:`CreateWatch.verdict` says
 whether the failure frees the submission to be sent again, or whether a job may exist:
 
-- never sent (a :class:`~prism_async.errors.ConnectError` every time, or a failure before
+- never sent (a :class:`~prism_async._errors.ConnectError` every time, or a failure before
   the create): the error as it is; sending again can never pay twice;
 - answered with a 3xx or 4xx: the API refused it (a redirect is never followed, so the
   create was not carried out there either): the error as it is;
 - anything else after the create may have been received (a 5xx, a timeout, a lost
   connection, a 2xx whose body could not be read, a refusal of a later try after a 5xx):
-  :class:`~prism_async.errors.SubmissionOutcomeUnknown`.
+  :class:`~prism_async._errors.SubmissionOutcomeUnknown`.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from collections.abc import Awaitable, Callable
 
 import attrs
 
-from prism_async.errors import PrismAsyncError, SubmissionOutcomeUnknown
-from prism_async.http import HttpRequest, HttpResponse
+from prism_async._errors import PrismAsyncError, SubmissionOutcomeUnknown
+from prism_async._http import HttpRequest, HttpResponse
 
 __all__ = ["BeforeCreate", "CreateWatch"]
 

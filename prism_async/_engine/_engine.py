@@ -12,20 +12,20 @@ import anyio
 import anyio.abc
 import attrs
 
+from prism_async._clock import Clock, SystemClock
+from prism_async._engine import _effects
+from prism_async._engine._budget import RateBudget
+from prism_async._engine._create import BeforeCreate, CreateWatch
+from prism_async._engine._fanout import FanOutPlan, fan_out
+from prism_async._engine._scheduler import Scheduler
+from prism_async._engine._slots import SlotWaiter
+from prism_async._errors import ConcurrencyLimitError, PrismAsyncError
+from prism_async._http import Flow, HttpRequest, HttpResponse, ReadFile, StatFile
 from prism_async._policy import PollPolicy
+from prism_async._provider import VideoProvider
+from prism_async._results import GenerationResult, JobHandle, JobOutcome
 from prism_async._retry_after import parse_retry_after
-from prism_async.clock import Clock, SystemClock
-from prism_async.engine import _effects
-from prism_async.engine._budget import RateBudget
-from prism_async.engine._create import BeforeCreate, CreateWatch
-from prism_async.engine._fanout import FanOutPlan, fan_out
-from prism_async.engine._scheduler import Scheduler
-from prism_async.engine._slots import SlotWaiter
-from prism_async.errors import ConcurrencyLimitError, PrismAsyncError
-from prism_async.http import Flow, HttpRequest, HttpResponse, ReadFile, StatFile
-from prism_async.provider import VideoProvider
-from prism_async.results import GenerationResult, JobHandle, JobOutcome
-from prism_async.transport import Transport
+from prism_async._transport import Transport
 
 __all__ = ["Engine", "EngineConfig"]
 
@@ -219,7 +219,7 @@ class Engine:
         self, source: Iterable[ItemT] | AsyncIterable[ItemT], plan: FanOutPlan[ItemT, OutT]
     ) -> AsyncIterator[OutT]:
         """Run ``plan.work`` on every item of ``source`` under per-provider slots, pulled
-        lazily; outputs as they complete (see :mod:`prism_async.engine._fanout`)."""
+        lazily; outputs as they complete (see :mod:`prism_async._engine._fanout`)."""
         return fan_out(self._require_running(), source, plan)
 
     def _job_ended(self, provider: VideoProvider, result: GenerationResult) -> None:

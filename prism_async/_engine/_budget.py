@@ -7,8 +7,8 @@ import collections
 
 import anyio
 
-from prism_async.clock import Clock
-from prism_async.provider import Rate
+from prism_async._clock import Clock
+from prism_async._provider import Rate
 
 __all__ = ["RateBudget"]
 

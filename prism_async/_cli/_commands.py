@@ -8,16 +8,16 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import prism_async.registry as registry
-from prism_async.cli._notes import RunNotes
-from prism_async.cli._output import print_handle, print_result, quoted
-from prism_async.client import Client
-from prism_async.downloads import check_writable_dir
-from prism_async.errors import GenerationFailed, PollTimeout, RequestValidationError
-from prism_async.media import Media
-from prism_async.provider import SupportsModels
-from prism_async.requests import VideoRequest
-from prism_async.results import JobHandle, JobStatus
+import prism_async._registry as registry
+from prism_async._cli._notes import RunNotes
+from prism_async._cli._output import print_handle, print_result, quoted
+from prism_async._client import Client
+from prism_async._downloads import check_writable_dir
+from prism_async._errors import GenerationFailed, PollTimeout, RequestValidationError
+from prism_async._media import Media
+from prism_async._provider import SupportsModels
+from prism_async._requests import VideoRequest
+from prism_async._results import JobHandle, JobStatus
 
 __all__ = ["run_command"]
 
@@ -25,19 +25,19 @@ __all__ = ["run_command"]
 async def run_command(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     """Dispatch a parsed command line; the exit status."""
     if args.command == "emulate":
-        from prism_async.cli._emulate import serve
+        from prism_async._cli._emulate import serve
 
         await serve(host=args.host, port=args.port)
         return 0
     if args.command == "batch":
-        from prism_async.cli._batch import run_batch_command
+        from prism_async._cli._batch import run_batch_command
 
         return await run_batch_command(args, environ)
     if args.command == "demo":
-        from prism_async.cli._demo import run_demo
+        from prism_async._cli._demo import run_demo
 
         return await run_demo(out=args.out)
-    from prism_async.cli._prism import characters_command, templates_command
+    from prism_async._cli._prism import characters_command, templates_command
 
     command = {
         "generate": _generate,
@@ -89,11 +89,11 @@ def _video_request(args: argparse.Namespace) -> VideoRequest:
 async def _generate(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     request: object
     if args.provider == "lipsync":
-        from prism_async.cli._lipsync import lipsync_request
+        from prism_async._cli._lipsync import lipsync_request
 
         request = lipsync_request(args)
     elif args.template:
-        from prism_async.cli._prism import template_request
+        from prism_async._cli._prism import template_request
 
         request = template_request(args)
     else:

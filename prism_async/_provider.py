@@ -11,8 +11,8 @@ from typing import Protocol, runtime_checkable
 
 import attrs
 
-from prism_async.http import Flow
-from prism_async.results import Cost, GenerationResult, JobHandle
+from prism_async._http import Flow
+from prism_async._results import Cost, GenerationResult, JobHandle
 
 __all__ = [
     "ModelInfo",
@@ -57,7 +57,7 @@ class PollHint:
 @runtime_checkable
 class VideoProvider(Protocol):
     """A provider adapter. It never awaits and never imports aiohttp: it builds flows
-    (generators of :mod:`prism_async.http` effects) that the engine drives.
+    (generators of :mod:`prism_async._http` effects) that the engine drives.
 
     Optional capabilities are protocols of their own, checked with ``isinstance`` (a
     provider may also subclass them, to have mypy check that it keeps its word):
@@ -168,7 +168,7 @@ class SupportsJobLimit(Protocol):
     Attributes:
         max_jobs_in_flight: The limit, for a batch runner to stay under; None when it is
             not known (the engine then waits for a slot when the API says so, with a
-            :class:`~prism_async.errors.ConcurrencyLimitError`).
+            :class:`~prism_async._errors.ConcurrencyLimitError`).
     """
 
     max_jobs_in_flight: int | None

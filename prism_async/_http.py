@@ -22,8 +22,8 @@ from typing import Any, TypeVar
 
 import attrs
 
-from prism_async.errors import ProviderResponseError
-from prism_async.secrets import Secret
+from prism_async._errors import ProviderResponseError
+from prism_async._secrets import Secret
 
 __all__ = [
     "Body",
@@ -109,7 +109,7 @@ class HttpRequest:
         charges: This is the one request of a submit flow that creates a paid job. The
             engine journals it just before its bytes leave, and once any attempt may have
             been received, a failure without a definitive answer is reported as
-            :class:`~prism_async.errors.SubmissionOutcomeUnknown`.
+            :class:`~prism_async._errors.SubmissionOutcomeUnknown`.
     """
 
     method: str

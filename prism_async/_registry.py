@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from importlib.metadata import entry_points
 from typing import Protocol
 
-from prism_async.provider import VideoProvider
+from prism_async._provider import VideoProvider
 
 __all__ = ["GROUP", "ProviderFactory", "available", "from_env", "load"]
 

@@ -25,10 +25,10 @@ from collections.abc import Sequence
 
 import anyio
 
-from prism_async.cli._commands import run_command
-from prism_async.cli._notes import RunNotes
-from prism_async.cli._parser import build_parser
-from prism_async.errors import (
+from prism_async._cli._commands import run_command
+from prism_async._cli._notes import RunNotes
+from prism_async._cli._parser import build_parser
+from prism_async._errors import (
     BadRequestError,
     JournalError,
     PrismAsyncError,

@@ -6,10 +6,10 @@ import argparse
 import json
 from collections.abc import Mapping
 
-import prism_async.registry as registry
-from prism_async.client import Client
-from prism_async.errors import RequestValidationError
-from prism_async.media import Media
+import prism_async._registry as registry
+from prism_async._client import Client
+from prism_async._errors import RequestValidationError
+from prism_async._media import Media
 from prism_async.providers.prism import (
     Character,
     CharacterRequest,

@@ -7,7 +7,7 @@ import shlex
 import sys
 from typing import TextIO
 
-from prism_async.results import GenerationResult, JobHandle
+from prism_async._results import GenerationResult, JobHandle
 
 __all__ = ["print_handle", "print_result", "quoted"]
 

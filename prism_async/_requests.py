@@ -8,8 +8,8 @@ from typing import Any
 
 import attrs
 
-from prism_async.media import Media
-from prism_async.results import FrozenDict
+from prism_async._media import Media
+from prism_async._results import FrozenDict
 
 __all__ = ["AudioTrack", "LipsyncRequest", "LipsyncSegment", "Speech", "VideoRequest"]
 

@@ -22,15 +22,15 @@ from pathlib import Path
 
 import anyio.to_thread
 
+from prism_async._cli._progress import BatchProgress
+from prism_async._client import Client
+from prism_async._engine import EngineConfig, PollPolicy
+from prism_async._media import Media
+from prism_async._requests import AudioTrack, LipsyncRequest, LipsyncSegment, Speech, VideoRequest
 from prism_async.batch import BatchItem, BatchOutcome, run_batch
-from prism_async.cli._progress import BatchProgress
-from prism_async.client import Client
-from prism_async.engine import EngineConfig, PollPolicy
-from prism_async.media import Media
 from prism_async.providers.lipsync import LipsyncProvider
 from prism_async.providers.nanogpt import NanoGPTProvider
 from prism_async.providers.prism import PrismProvider, TemplateRequest
-from prism_async.requests import AudioTrack, LipsyncRequest, LipsyncSegment, Speech, VideoRequest
 from prism_async.testing import FAKE_MP4, EmulatorServer
 from prism_async.testing.lipsync import LipsyncEmulator
 from prism_async.testing.nanogpt import NanoGPTEmulator

@@ -17,6 +17,8 @@ from typing import Any, TextIO
 
 import attrs
 
+from prism_async._cli._output import quoted
+from prism_async._results import JobStatus
 from prism_async.batch import (
     BatchEvent,
     BatchOutcome,
@@ -25,8 +27,6 @@ from prism_async.batch import (
     ItemQueued,
     ItemSubmitted,
 )
-from prism_async.cli._output import quoted
-from prism_async.results import JobStatus
 
 __all__ = ["BatchProgress", "ProviderCounts"]
 

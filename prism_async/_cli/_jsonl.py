@@ -19,8 +19,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from prism_async._cli import _requests
 from prism_async.batch import BatchItem
-from prism_async.cli import _requests
 
 __all__ = ["LineError", "count_lines", "parse_line", "read_items"]
 

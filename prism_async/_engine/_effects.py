@@ -7,8 +7,8 @@ from stat import S_ISREG
 
 import anyio
 
-from prism_async.errors import RequestValidationError
-from prism_async.http import ReadFile, StatFile
+from prism_async._errors import RequestValidationError
+from prism_async._http import ReadFile, StatFile
 
 __all__ = ["read_file", "stat_file"]
 

@@ -23,7 +23,7 @@ import anyio
 import anyio.abc
 import attrs
 
-from prism_async.errors import PrismAsyncError
+from prism_async._errors import PrismAsyncError
 
 __all__ = ["FanOutPlan", "Slot", "fan_out"]
 

@@ -1,9 +1,9 @@
 """``prism-async batch FILE.jsonl``: run a batch file through every configured provider.
 
-The file format is in :mod:`prism_async.cli._jsonl`. Providers are the registered ones
+The file format is in :mod:`prism_async._cli._jsonl`. Providers are the registered ones
 whose key variable is set (``NANOGPT_API_KEY``, ``PRISM_API_KEY``, ``SYNC_API_KEY``).
 Exit status: 0 when every item succeeded, 1 when any failed, was uncertain or was a
-malformed line, 4 when the journal cannot be used (see :mod:`prism_async.cli`). The
+malformed line, 4 when the journal cannot be used (see :mod:`prism_async._cli`). The
 journal is opened, and locked for this run, before any request is sent.
 """
 
@@ -21,7 +21,13 @@ from typing import TextIO
 import anyio
 import anyio.to_thread
 
-import prism_async.registry as registry
+import prism_async._registry as registry
+from prism_async._cli._jsonl import count_lines, read_items
+from prism_async._cli._notes import RunNotes
+from prism_async._cli._progress import BatchProgress
+from prism_async._client import Client
+from prism_async._errors import RequestValidationError
+from prism_async._provider import VideoProvider
 from prism_async.batch import (
     BatchEvent,
     ItemDropped,
@@ -31,12 +37,6 @@ from prism_async.batch import (
     SQLiteJournal,
     run_batch,
 )
-from prism_async.cli._jsonl import count_lines, read_items
-from prism_async.cli._notes import RunNotes
-from prism_async.cli._progress import BatchProgress
-from prism_async.client import Client
-from prism_async.errors import RequestValidationError
-from prism_async.provider import VideoProvider
 
 __all__ = ["configured_providers", "run_batch_command"]
 

@@ -12,8 +12,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from prism_async.media import Media
-from prism_async.requests import AudioTrack, LipsyncRequest, LipsyncSegment, Speech, VideoRequest
+from prism_async._media import Media
+from prism_async._requests import AudioTrack, LipsyncRequest, LipsyncSegment, Speech, VideoRequest
 
 __all__ = ["BUILDERS", "FieldError", "media"]
 
@@ -100,7 +100,7 @@ def _required(fields: Mapping[str, Any], *names: str, prefix: str = "") -> None:
 
 
 def video(fields: dict[str, Any], base: Path) -> object:
-    """``type: video``: a :class:`~prism_async.requests.VideoRequest` (any provider)."""
+    """``type: video``: a :class:`~prism_async._requests.VideoRequest` (any provider)."""
     _required(fields, "model")
     return VideoRequest(**_convert(fields, _VIDEO, base))
 

@@ -24,16 +24,16 @@ import anyio
 import anyio.to_thread
 import attrs
 
-from prism_async._policy import Backoff, download_retryable, url_expired
-from prism_async.clock import Clock
-from prism_async.errors import (
+from prism_async._clock import Clock
+from prism_async._errors import (
     PrismAsyncError,
     ProviderResponseError,
     RequestValidationError,
     TransportTimeout,
 )
-from prism_async.results import GenerationResult, JobHandle, JobStatus, Output
-from prism_async.transport import Transport
+from prism_async._policy import Backoff, download_retryable, url_expired
+from prism_async._results import GenerationResult, JobHandle, JobStatus, Output
+from prism_async._transport import Transport
 
 __all__ = ["DownloadedFile", "Downloader", "Refresh", "check_writable_dir", "looks_like_media"]
 
