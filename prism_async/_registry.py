@@ -13,8 +13,7 @@ An entry point names a class with an ``env_key`` (its API key variable) and a
 from __future__ import annotations
 
 from collections.abc import Mapping
-from importlib.metadata import entry_points
-from typing import Protocol
+from typing import Any, Protocol
 
 from prism_async._provider import VideoProvider
 
@@ -34,7 +33,7 @@ class ProviderFactory(Protocol):
 
 def available() -> tuple[str, ...]:
     """The registered provider names, sorted."""
-    return tuple(sorted({ep.name for ep in entry_points(group=GROUP)}))
+    return tuple(sorted({ep.name for ep in _entry_points()}))
 
 
 def load(name: str) -> ProviderFactory:
@@ -43,7 +42,7 @@ def load(name: str) -> ProviderFactory:
     Raises:
         KeyError: No provider has that name; the message lists the ones that exist.
     """
-    for ep in entry_points(group=GROUP):
+    for ep in _entry_points():
         if ep.name == name:
             factory: ProviderFactory = ep.load()
             return factory
@@ -53,3 +52,11 @@ def load(name: str) -> ProviderFactory:
 def from_env(name: str, environ: Mapping[str, str]) -> VideoProvider:
     """Build provider ``name`` from the environment."""
     return load(name).from_env(environ)
+
+
+def _entry_points() -> Any:
+    """The group's entry points. ``importlib.metadata`` is imported here, on first use:
+    it costs tens of milliseconds that ``import prism_async`` need not pay."""
+    from importlib.metadata import entry_points
+
+    return entry_points(group=GROUP)
