@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
+import aiohttp
 import attrs
 import pytest
 
@@ -48,10 +49,19 @@ def clock() -> VirtualClock:
 @attrs.define
 class Env:
     """Emulators served on one loopback server, sharing one virtual clock, and the
-    providers and clients that talk to them."""
+    providers and clients that talk to them (or a plain aiohttp session, :attr:`http`)."""
 
     clock: VirtualClock
     server: EmulatorServer
+    _http: aiohttp.ClientSession | None = attrs.field(default=None, init=False, repr=False)
+
+    @property
+    def http(self) -> aiohttp.ClientSession:
+        """A plain aiohttp session (its pool keeps connections alive), for tests that drive
+        the emulators by hand: opened on first use, closed when :func:`serve`'s block ends."""
+        if self._http is None:
+            self._http = aiohttp.ClientSession()
+        return self._http
 
     @property
     def nano(self) -> NanoGPTEmulator:
@@ -88,6 +98,11 @@ class Env:
         options.setdefault("clock", self.clock)
         return Client(*providers, **options)
 
+    async def aclose(self) -> None:
+        """Close :attr:`http`, if it was opened (the server is :func:`serve`'s to stop)."""
+        if self._http is not None:
+            await self._http.close()
+
     def _emulator(self, name: str, kind: type[E]) -> E:
         emulator = self.server.emulators[name]
         assert isinstance(emulator, kind), emulator
@@ -98,4 +113,8 @@ class Env:
 async def serve(clock: VirtualClock, *emulators: EmulatorApp) -> AsyncIterator[Env]:
     """Serve ``emulators`` (built on ``clock``) on loopback for the block."""
     async with EmulatorServer(list(emulators)) as server:
-        yield Env(clock=clock, server=server)
+        env = Env(clock=clock, server=server)
+        try:
+            yield env
+        finally:
+            await env.aclose()

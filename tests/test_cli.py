@@ -13,7 +13,7 @@ import anyio
 import pytest
 
 from prism_async._cli import main
-from prism_async.testing import EmulatorServer
+from prism_async.testing import EmulatorApp, EmulatorServer
 from prism_async.testing.lipsync import LipsyncEmulator
 from prism_async.testing.nanogpt import NanoGPTEmulator
 from prism_async.testing.prism import PrismEmulator
@@ -28,7 +28,7 @@ REQUIRED_KEYS = {
 
 @pytest.fixture
 async def server(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[EmulatorServer]:
-    emulators = [
+    emulators: list[EmulatorApp] = [
         NanoGPTEmulator(queue_seconds=0.1, run_seconds=0.2),
         LipsyncEmulator(queue_seconds=0.1, run_seconds=0.2),
         PrismEmulator(run_seconds=0.2),

@@ -14,7 +14,7 @@ import random
 import shlex
 import signal
 import sys
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from subprocess import CompletedProcess
@@ -76,7 +76,7 @@ def nanogpt_env(emulator: NanoGPTEmulator, server: EmulatorServer) -> dict[str, 
     return child_env(NANOGPT_API_KEY=emulator.api_key, NANOGPT_BASE_URL=server.base_url("nanogpt"))
 
 
-def write_jsonl(path: Path, records: Sequence[dict[str, object]]) -> Path:
+def write_jsonl(path: Path, records: Sequence[Mapping[str, object]]) -> Path:
     path.write_text("".join(json.dumps(record) + "\n" for record in records))
     return path
 

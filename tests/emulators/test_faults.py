@@ -13,19 +13,13 @@ from typing import Any
 
 import aiohttp
 import anyio
-import attrs
 import pytest
 
-from prism_async.testing import (
-    EmulatorServer,
-    Fault,
-    FaultKind,
-    RecordingServer,
-    VirtualClock,
-)
+from prism_async.testing import Fault, FaultKind, RecordingServer, VirtualClock
 from prism_async.testing.lipsync import LipsyncEmulator
 from prism_async.testing.nanogpt import NanoGPTEmulator
 from prism_async.testing.prism import PrismEmulator
+from tests.conftest import Env, serve
 
 pytestmark = pytest.mark.anyio
 
@@ -40,35 +34,28 @@ LIPSYNC_BODY = {
 }
 
 
-@attrs.define
-class Env:
-    server: EmulatorServer
-    nano: NanoGPTEmulator
-    prism: PrismEmulator
-    lipsync: LipsyncEmulator
-    #: A session that keeps connections alive (a client's pool).
-    http: aiohttp.ClientSession
+def nano_url(env: Env) -> str:
+    return env.server.base_url("nanogpt")
 
-    @property
-    def nano_url(self) -> str:
-        return self.server.base_url("nanogpt")
 
-    @property
-    def nano_headers(self) -> dict[str, str]:
-        return {"x-api-key": self.nano.api_key}
+def nano_headers(env: Env) -> dict[str, str]:
+    return {"x-api-key": env.nano.api_key}
 
-    async def nano_create(self, http: aiohttp.ClientSession | None = None) -> tuple[int, Any]:
-        session = http or self.http
-        url = self.nano_url + "/generate-video"
-        async with session.post(url, json=NANO_BODY, headers=self.nano_headers) as r:
-            return r.status, await r.json()
 
-    async def nano_balance(self, http: aiohttp.ClientSession | None = None) -> int:
-        session = http or self.http
-        url = self.nano_url + "/check-balance"
-        async with session.post(url, headers=self.nano_headers) as r:
-            await r.read()
-            return r.status
+async def nano_create(env: Env, http: aiohttp.ClientSession | None = None) -> tuple[int, Any]:
+    """Creates a NanoGPT job, on ``http`` or else on ``env.http`` (a client's pool)."""
+    session = http or env.http
+    url = nano_url(env) + "/generate-video"
+    async with session.post(url, json=NANO_BODY, headers=nano_headers(env)) as r:
+        return r.status, await r.json()
+
+
+async def nano_balance(env: Env, http: aiohttp.ClientSession | None = None) -> int:
+    session = http or env.http
+    url = nano_url(env) + "/check-balance"
+    async with session.post(url, headers=nano_headers(env)) as r:
+        await r.read()
+        return r.status
 
 
 @contextlib.asynccontextmanager
@@ -77,11 +64,8 @@ async def running() -> AsyncIterator[Env]:
     nano = NanoGPTEmulator(clock=clock)
     prism = PrismEmulator(clock=clock)
     lipsync = LipsyncEmulator(clock=clock)
-    async with (
-        EmulatorServer([nano, prism, lipsync]) as server,
-        aiohttp.ClientSession() as http,
-    ):
-        yield Env(server, nano, prism, lipsync, http)
+    async with serve(clock, nano, prism, lipsync) as env:
+        yield env
 
 
 @contextlib.asynccontextmanager
@@ -105,7 +89,7 @@ async def until_up(env: Env, seconds: float = 5.0) -> None:
         deadline = time.monotonic() + seconds
         while True:
             try:
-                assert await env.nano_balance(http) == 200
+                assert await nano_balance(env, http) == 200
             except aiohttp.ClientConnectorError:
                 if time.monotonic() > deadline:
                     raise
@@ -119,18 +103,18 @@ async def until_up(env: Env, seconds: float = 5.0) -> None:
 
 async def test_an_outage_refuses_new_connections_then_serves_again_with_the_state_kept() -> None:
     async with running() as env, fresh_connections() as fresh:
-        status, created = await env.nano_create()
+        status, created = await nano_create(env)
         assert status == 202
         balance = env.nano.balance
         async with env.server.outage():
             assert env.server.down
             with pytest.raises(aiohttp.ClientConnectorError):
-                await env.nano_balance(fresh)
+                await nano_balance(env, fresh)
         assert not env.server.down
         # The same base URL works again and the job made before the outage is still there.
-        url = env.nano_url + "/video/status"
+        url = nano_url(env) + "/video/status"
         params = {"requestId": created["runId"]}
-        async with fresh.get(url, params=params, headers=env.nano_headers) as r:
+        async with fresh.get(url, params=params, headers=nano_headers(env)) as r:
             assert r.status == 200
             assert (await r.json())["data"]["requestId"] == created["runId"]
         assert (env.nano.creates, env.nano.job_count, env.nano.balance) == (1, 1, balance)
@@ -138,26 +122,26 @@ async def test_an_outage_refuses_new_connections_then_serves_again_with_the_stat
 
 async def test_a_pooled_keep_alive_connection_fails_during_an_outage() -> None:
     async with running() as env:
-        assert await env.nano_balance() == 200  # leaves a connection in env.http's pool
+        assert await nano_balance(env) == 200  # leaves a connection in env.http's pool
         await env.server.go_down()
         try:
             with pytest.raises(aiohttp.ClientError):
-                await env.nano_balance()
+                await nano_balance(env)
         finally:
             await env.server.come_up()
-        assert await env.nano_balance() == 200
+        assert await nano_balance(env) == 200
 
 
 async def test_a_timed_outage_ends_by_itself_and_come_up_cuts_it_short() -> None:
     async with running() as env, fresh_connections() as fresh:
         await env.server.outage_for(0.2)
         with pytest.raises(aiohttp.ClientConnectorError):
-            await env.nano_balance(fresh)
+            await nano_balance(env, fresh)
         await until_up(env)
         await env.server.outage_for(60)
         assert env.server.down
         await env.server.come_up()
-        assert await env.nano_balance(fresh) == 200
+        assert await nano_balance(env, fresh) == 200
 
 
 async def test_stop_during_a_timed_outage_returns_and_frees_the_port() -> None:
@@ -176,10 +160,10 @@ async def test_lose_response_with_an_outage_creates_the_job_then_refuses_connect
         fault = Fault(kind=FaultKind.LOSE_RESPONSE, outage=0.5)
         env.nano.faults.inject("generate", fault)
         with pytest.raises(aiohttp.ClientError):
-            await env.nano_create()
+            await nano_create(env)
         assert (env.nano.creates, env.nano.job_count) == (1, 1)  # paid, never answered
         with pytest.raises(aiohttp.ClientConnectorError):
-            await env.nano_balance(fresh)
+            await nano_balance(env, fresh)
         await until_up(env)
         assert (env.nano.creates, env.nano.job_count) == (1, 1)
 
@@ -199,20 +183,20 @@ async def test_lose_response_with_an_outage_creates_the_job_then_refuses_connect
 async def test_every_kind_of_fault_can_start_an_outage(fault: Fault, answered: int | None) -> None:
     async with running() as env, fresh_connections() as fresh:
         env.nano.faults.inject("balance", fault)
-        url = env.nano_url + "/check-balance"
+        url = nano_url(env) + "/check-balance"
         if answered is None:
             with pytest.raises(aiohttp.ClientError):
-                await post(env.http, url, headers=env.nano_headers)
+                await post(env.http, url, headers=nano_headers(env))
         else:
             # The answer arrives in full before the server goes down...
-            async with env.http.post(url, headers=env.nano_headers, allow_redirects=False) as r:
+            async with env.http.post(url, headers=nano_headers(env), allow_redirects=False) as r:
                 assert r.status == answered
                 await r.read()
         # ...and the next request, pooled or not, finds the server down.
         with pytest.raises(aiohttp.ClientConnectorError):
-            await env.nano_balance()
+            await nano_balance(env)
         with pytest.raises(aiohttp.ClientConnectorError):
-            await env.nano_balance(fresh)
+            await nano_balance(env, fresh)
         await until_up(env)
 
 
@@ -255,9 +239,9 @@ async def test_redirect_answers_the_status_and_location_without_running_the_hand
         location = "http://127.0.0.1:9/anywhere"
         fault = Fault(kind=FaultKind.REDIRECT, status=307, location=location)
         env.nano.faults.inject("generate", fault)
-        url = env.nano_url + "/generate-video"
+        url = nano_url(env) + "/generate-video"
         async with env.http.post(
-            url, json=NANO_BODY, headers=env.nano_headers, allow_redirects=False
+            url, json=NANO_BODY, headers=nano_headers(env), allow_redirects=False
         ) as r:
             assert r.status == 307
             assert r.headers["Location"] == location
@@ -286,7 +270,7 @@ async def test_a_redirect_fault_can_send_a_client_to_the_recording_server() -> N
     async with running() as env, RecordingServer(json_body={"ok": True}) as recorder:
         location = recorder.url("/anywhere")
         env.nano.faults.inject("balance", Fault(kind=FaultKind.REDIRECT, location=location))
-        async with env.http.post(env.nano_url + "/check-balance", headers=env.nano_headers) as r:
+        async with env.http.post(nano_url(env) + "/check-balance", headers=nano_headers(env)) as r:
             assert r.status == 200
             assert await r.json() == {"ok": True}
         assert [(q.method, q.path) for q in recorder.requests] == [("POST", "/anywhere")]
@@ -300,12 +284,12 @@ async def test_a_hanging_request_is_cut_by_the_client_and_stop_still_returns() -
         async with running() as env:
             env.nano.faults.inject("balance", Fault(kind=FaultKind.HANG), times=2)
             timeout = aiohttp.ClientTimeout(total=0.3)
-            url = env.nano_url + "/check-balance"
+            url = nano_url(env) + "/check-balance"
             with pytest.raises(asyncio.TimeoutError):
-                async with env.http.post(url, headers=env.nano_headers, timeout=timeout):
+                async with env.http.post(url, headers=nano_headers(env), timeout=timeout):
                     pass
             # A second request is still held when the server stops.
-            held = asyncio.ensure_future(env.nano_balance())
+            held = asyncio.ensure_future(nano_balance(env))
             while env.nano.counts.by_route["balance"] < 2:
                 await asyncio.sleep(0.01)
             started = time.monotonic()
@@ -319,9 +303,9 @@ async def test_a_slow_create_makes_its_job_even_when_the_client_gives_up_waiting
     async with running() as env:
         env.nano.faults.inject("generate", Fault(kind=FaultKind.SLOW, delay=5.0))
         timeout = aiohttp.ClientTimeout(total=0.2)
-        url = env.nano_url + "/generate-video"
+        url = nano_url(env) + "/generate-video"
         with pytest.raises(asyncio.TimeoutError):
-            await post(env.http, url, json=NANO_BODY, headers=env.nano_headers, timeout=timeout)
+            await post(env.http, url, json=NANO_BODY, headers=nano_headers(env), timeout=timeout)
         assert (env.nano.creates, env.nano.job_count) == (1, 1)  # made and charged, unanswered
         assert env.nano.counts.by_route["generate"] == 1
 
@@ -351,7 +335,7 @@ async def test_a_hanging_recording_server_holds_requests_and_stops_promptly() ->
 
 async def test_creates_count_paid_jobs_and_replays_do_not_count() -> None:
     async with running() as env:
-        assert (await env.nano_create())[0] == 202
+        assert (await nano_create(env))[0] == 202
         assert (env.nano.creates, env.nano.create_requests, env.nano.job_count) == (1, 1, 1)
 
         auth = {"Authorization": f"Bearer {env.prism.api_key}"}

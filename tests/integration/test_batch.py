@@ -27,14 +27,13 @@ from prism_async.batch import (
     ItemSubmitted,
     run_batch,
 )
-from prism_async.providers.lipsync import AudioTrack, LipsyncProvider, LipsyncRequest
-from prism_async.providers.nanogpt import NanoGPTProvider
-from prism_async.providers.prism import PrismProvider, TemplateRequest
-from prism_async.testing import EmulatorServer, VirtualClock
+from prism_async.providers.lipsync import AudioTrack, LipsyncRequest
+from prism_async.providers.prism import TemplateRequest
+from prism_async.testing import VirtualClock
 from prism_async.testing.lipsync import LipsyncEmulator
 from prism_async.testing.nanogpt import NanoGPTEmulator
 from prism_async.testing.prism import PrismEmulator
-from tests.conftest import FAST_RETRIES
+from tests.conftest import FAST_RETRIES, Env, serve
 from tests.integration._batches import collect
 
 pytestmark = pytest.mark.anyio
@@ -43,47 +42,30 @@ POLL = PollPolicy(first_delay=2.0, min_interval=1.0, max_interval=5.0)
 FACE = "https://media.example/face.mp4"
 
 
-@attrs.define
-class Env:
-    clock: VirtualClock
-    nano: NanoGPTEmulator
-    prism: PrismEmulator
-    lipsync: LipsyncEmulator
-    server: EmulatorServer
+def batch_client(env: Env, *, lipsync_slots: int = 1) -> Client:
+    """The three providers, Lipsync with the plan's ``lipsync_slots``."""
+    return env.client(
+        env.provider("nanogpt"),
+        env.provider("prism"),
+        env.provider("lipsync", max_jobs_in_flight=lipsync_slots),
+        transport_config=FAST_RETRIES,
+        config=EngineConfig(poll=POLL),
+    )
 
-    def client(self, *, lipsync_slots: int = 1) -> Client:
-        return Client(
-            NanoGPTProvider(api_key=self.nano.api_key, base_url=self.server.base_url("nanogpt")),
-            PrismProvider(api_key=self.prism.api_key, base_url=self.server.base_url("prism")),
-            LipsyncProvider(
-                api_key=self.lipsync.api_key,
-                base_url=self.server.base_url("lipsync"),
-                max_jobs_in_flight=lipsync_slots,
-            ),
-            clock=self.clock,
-            transport_config=FAST_RETRIES,
-            config=EngineConfig(poll=POLL),
-        )
 
-    def nano_client(self) -> Client:
-        """NanoGPT alone: its slots are the only ones in the read-ahead bound."""
-        provider = NanoGPTProvider(
-            api_key=self.nano.api_key, base_url=self.server.base_url("nanogpt")
-        )
-        return Client(
-            provider,
-            clock=self.clock,
-            transport_config=FAST_RETRIES,
-            config=EngineConfig(poll=POLL),
-        )
+def nano_client(env: Env) -> Client:
+    """NanoGPT alone: its slots are the only ones in the read-ahead bound."""
+    return env.client(
+        env.provider("nanogpt"), transport_config=FAST_RETRIES, config=EngineConfig(poll=POLL)
+    )
 
-    def count_429s(self) -> int:
-        return sum(e.counts.by_status[429] for e in (self.nano, self.prism, self.lipsync))
+
+def count_429s(env: Env) -> int:
+    return sum(e.counts.by_status[429] for e in (env.nano, env.prism, env.lipsync))
 
 
 @pytest.fixture
-async def env() -> AsyncIterator[Env]:
-    clock = VirtualClock()
+async def env(clock: VirtualClock) -> AsyncIterator[Env]:
     nano = NanoGPTEmulator(
         clock=clock,
         queue_seconds=0.5,
@@ -93,8 +75,8 @@ async def env() -> AsyncIterator[Env]:
     )
     prism = PrismEmulator(clock=clock, queue_seconds=0.5, run_seconds=2.0, credits=10**6)
     lipsync = LipsyncEmulator(clock=clock, concurrency_limit=1, queue_seconds=0.5, run_seconds=2.0)
-    async with EmulatorServer([nano, prism, lipsync]) as server:
-        yield Env(clock=clock, nano=nano, prism=prism, lipsync=lipsync, server=server)
+    async with serve(clock, nano, prism, lipsync) as env:
+        yield env
 
 
 def t2v(key: str, provider: str = "nanogpt", prompt: str | None = None) -> BatchItem:
@@ -125,14 +107,14 @@ async def test_500_requests_under_a_one_slot_plan_and_tight_rates_meet_no_429(en
                 )
                 yield BatchItem(key=f"tpl-{n}", provider="prism", request=template)
 
-    async with env.client(lipsync_slots=1) as client:
+    async with batch_client(env, lipsync_slots=1) as client:
         outcomes = await collect(run_batch(client, items(), concurrency=8))
 
     assert len(outcomes) == 500
     assert all(o.ok for o in outcomes.values()), [o for o in outcomes.values() if not o.ok][:3]
     counts = collections.Counter(o.provider for o in outcomes.values())
     assert counts == {"lipsync": 100, "nanogpt": 200, "prism": 200}
-    assert env.count_429s() == 0
+    assert count_429s(env) == 0
     assert env.lipsync.max_running_seen == 1  # the plan's one slot, never exceeded
     assert (env.nano.creates, env.prism.creates, env.lipsync.creates) == (200, 200, 100)
 
@@ -153,7 +135,7 @@ async def test_mixed_outcomes_are_all_reported(env: Env) -> None:
         lip("ok-3"),
     ]
     items[5] = attrs.evolve(items[5], provider="runway")
-    async with env.client() as client:
+    async with batch_client(env) as client:
         outcomes = await collect(run_batch(client, items))
 
     assert set(outcomes) == {i.key for i in items}
@@ -176,7 +158,7 @@ async def test_fail_fast_stops_submitting_after_the_first_failure(env: Env) -> N
         t2v(f"later-{n}") for n in range(20)
     ]
     events: list[BatchEvent] = []
-    async with env.nano_client() as client:
+    async with nano_client(env) as client:
         batch = run_batch(
             client, items, concurrency=1, fail_fast=True, lookahead=3, on_event=events.append
         )
@@ -192,7 +174,7 @@ async def test_fail_fast_stops_submitting_after_the_first_failure(env: Env) -> N
 
 async def test_without_fail_fast_one_failure_does_not_stop_the_others(env: Env) -> None:
     items = [t2v("a", prompt="storm [fail]"), t2v("b"), t2v("c")]
-    async with env.client() as client:
+    async with batch_client(env) as client:
         outcomes = await collect(run_batch(client, items, concurrency=1))
     assert {k: o.ok for k, o in outcomes.items()} == {"a": False, "b": True, "c": True}
 
@@ -211,7 +193,7 @@ async def test_a_lazy_input_of_100000_items_is_pulled_only_as_slots_free(env: En
             closed = True
 
     concurrency, lookahead, seen = 3, 5, 0
-    async with env.nano_client() as client:
+    async with nano_client(env) as client:
         batch = run_batch(client, endless(), concurrency=concurrency, lookahead=lookahead)
         async for _ in batch:
             seen += 1
@@ -229,7 +211,7 @@ async def test_a_lazy_input_of_100000_items_is_pulled_only_as_slots_free(env: En
 async def test_progress_events_follow_each_item_from_queued_to_finished(env: Env) -> None:
     events: list[BatchEvent] = []
     items = [t2v("a"), t2v("b", prompt="x [fail]"), t2v("c", provider="prism")]
-    async with env.client() as client:
+    async with batch_client(env) as client:
         await collect(run_batch(client, items, on_event=events.append))
 
     for key in ("a", "b", "c"):

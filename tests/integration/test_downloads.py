@@ -11,8 +11,7 @@ import pytest
 
 from prism_async import VideoRequest
 from prism_async._downloads import looks_like_media
-from prism_async.batch import BatchItem, BatchOutcome, run_batch
-from prism_async.journal import SQLiteJournal
+from prism_async.batch import BatchItem, BatchOutcome, SQLiteJournal, run_batch
 from prism_async.testing import FAKE_MP4, Fault, FaultKind, VirtualClock
 from prism_async.testing.nanogpt import NanoGPTEmulator
 from prism_async.testing.prism import PrismEmulator

@@ -270,7 +270,7 @@ async def test_when_the_journal_cannot_take_a_created_job_no_create_starts_and_n
 
             with pytest.raises(JournalError, match="disk is full"):
                 await consume()
-        journaled = set()
+        journaled: set[str] = set()
         for item in items:
             entry = await real.lookup(item.key or "")
             if entry is not None:

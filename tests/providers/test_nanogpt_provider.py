@@ -72,7 +72,9 @@ def drive(flow: Generator[Any, Any, Any], respond: Responder) -> tuple[list[Any]
         return effects, stop.value
 
 
-def answer(status: int = 200, body: object = None, headers: Mapping[str, str] | None = None):
+def answer(
+    status: int = 200, body: object = None, headers: Mapping[str, str] | None = None
+) -> HttpResponse:
     raw = body if isinstance(body, bytes) else json.dumps(body if body is not None else {}).encode()
     # The transport hands providers lower-case header names.
     lowered = {k.lower(): v for k, v in (headers or {}).items()}

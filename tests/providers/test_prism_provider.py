@@ -712,7 +712,7 @@ def test_a_template_image_over_20_mb_is_refused_before_any_request(tmp_path: Pat
     [
         (TemplateRequest(template_id=""), "template_id"),
         (TemplateRequest(template_id="t", webhook_url="ftp://x"), "webhook_url"),
-        (TemplateRequest(template_id="t", variables={"v": 3}), "variables.v"),  # type: ignore[dict-item]
+        (TemplateRequest(template_id="t", variables={"v": 3}), "variables.v"),
         (TemplateRequest(template_id="t", character_variables={"v": ""}), "character_variables.v"),
         (
             TemplateRequest(template_id="t", variables={"v": Media.from_path("/x/noext")}),

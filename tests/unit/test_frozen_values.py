@@ -18,8 +18,8 @@ from prism_async import AudioTrack, LipsyncRequest, LipsyncSegment, Media, Video
 from prism_async._results import FrozenDict, FrozenList, JobHandle
 
 # Any text a provider could put in a handle (lone surrogates cannot be encoded at all).
-TEXT = st.text(st.characters(blacklist_categories=("Cs",)))
-NAMES = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1)
+TEXT = st.text(st.characters(exclude_categories=["Cs"]))
+NAMES = st.text(st.characters(exclude_categories=["Cs"]), min_size=1)
 HANDLES = st.builds(
     JobHandle, provider=NAMES, id=NAMES, extra=st.dictionaries(TEXT, TEXT, max_size=5)
 )

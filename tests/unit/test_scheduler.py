@@ -53,12 +53,14 @@ def reply(
     )
 
 
-def job(state: str = "running", *, delay: float | None = None, long_poll: bool = False):
+def job(
+    state: str = "running", *, delay: float | None = None, long_poll: bool = False
+) -> HttpResponse:
     """A status response of the fake API."""
     return reply(body={"status": state, "delay": delay, "long_poll": long_poll})
 
 
-def failure(status: int, code: str | None = None, retry_after: str | None = None):
+def failure(status: int, code: str | None = None, retry_after: str | None = None) -> HttpResponse:
     headers = {"retry-after": retry_after} if retry_after is not None else {}
     return reply(status, {"error": f"HTTP {status}", "code": code}, headers)
 
@@ -111,10 +113,14 @@ class Call:
     wait: bool
 
 
-#: A script entry: the status request is held until it is cancelled.
-HANG = object()
+class Hang:
+    """A script entry: the status request is held until it is cancelled."""
 
-Script = list[Any]
+
+HANG = Hang()
+
+#: A job's status answers, in order: a response, an error to raise, or HANG.
+Script = list[HttpResponse | Exception | Hang]
 
 
 class FakeTransport:
@@ -127,7 +133,7 @@ class FakeTransport:
         self.calls: list[Call] = []
         self.on_call: Callable[[Call], None] = lambda call: None
 
-    def script(self, job_id: str, *items: Any) -> JobHandle:
+    def script(self, job_id: str, *items: HttpResponse | Exception | Hang) -> JobHandle:
         self.scripts[job_id] = list(items)
         return JobHandle(provider=NAME, id=job_id)
 
@@ -150,8 +156,9 @@ class FakeTransport:
             return self.submit()
         script = self.scripts[job_id]
         item = script.pop(0) if len(script) > 1 else script[0]
-        if item is HANG:
+        if isinstance(item, Hang):
             await anyio.sleep_forever()
+            raise AssertionError("a held request ends only when it is cancelled")
         if isinstance(item, Exception):
             raise item
         return item
@@ -440,7 +447,7 @@ async def test_cancelling_one_of_two_waiters_keeps_polling_for_the_other() -> No
     transport = FakeTransport(clock)
     handle = transport.script("a", job(delay=5), job(delay=5), job(delay=5), job("succeeded"))
     first = anyio.CancelScope()
-    results: list[GenerationResult] = []
+    results: list[GenerationResult | str] = []
 
     def on_call(call: Call) -> None:
         if len(transport.status_calls()) == 2:
@@ -451,7 +458,7 @@ async def test_cancelling_one_of_two_waiters_keeps_polling_for_the_other() -> No
     async def cancelled_waiter() -> None:
         with first:
             await engine.wait(PROVIDER, handle)
-        results.append("cancelled")  # type: ignore[arg-type]
+        results.append("cancelled")
 
     async def waiter() -> None:
         results.append(await engine.wait(PROVIDER, handle))
@@ -462,6 +469,7 @@ async def test_cancelling_one_of_two_waiters_keeps_polling_for_the_other() -> No
     assert first.cancelled_caught
     assert len(transport.status_calls()) == 4
     assert results[0] == "cancelled"
+    assert isinstance(results[1], GenerationResult)
     assert results[1].status is JobStatus.SUCCEEDED
     assert engine.scheduler.tracked == 0
 
@@ -560,7 +568,10 @@ async def test_concurrency_limit_waits_for_a_job_end_and_resubmits_once_per_slot
         return reply(202, {"id": created[-1]})
 
     def on_call(call: Call) -> None:
-        if call.method == "GET" and transport.scripts[call.job][0].json()["status"] != "running":
+        if call.method != "GET":
+            return
+        answer = transport.scripts[call.job][0]
+        if isinstance(answer, HttpResponse) and answer.json()["status"] != "running":
             running.discard(call.job)
 
     transport.submit = submit

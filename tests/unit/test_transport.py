@@ -11,7 +11,7 @@ from pathlib import Path
 import anyio
 import attrs
 import pytest
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -391,15 +391,12 @@ async def test_multipart_sends_fields_and_streamed_files(
 
     async def form(request: web.Request, hit: int) -> web.StreamResponse:
         reader = await request.multipart()
-        async for part in reader:
-            parts.append(
-                (
-                    part.name or "",
-                    part.filename,
-                    part.headers.get("Content-Type"),
-                    await part.read(),
-                )  # type: ignore[union-attr]
-            )
+        # Not `async for`: aiohttp types MultipartReader.__aiter__ with a Self TypeVar bound
+        # to BodyPartReader (below Python 3.11), and its parts as possibly nested readers.
+        while (part := await reader.next()) is not None:
+            assert isinstance(part, BodyPartReader), part
+            content_type = part.headers.get("Content-Type")
+            parts.append((part.name or "", part.filename, content_type, await part.read()))
         return web.json_response({"id": "gen_1"})
 
     server.handlers["form"] = form
