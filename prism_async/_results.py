@@ -10,6 +10,8 @@ from typing import Any, Generic, NoReturn, TypeVar
 from urllib.parse import parse_qsl, quote, unquote, urlencode
 
 import attrs
+import cattrs
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 __all__ = [
     "Cost",
@@ -202,46 +204,21 @@ class GenerationResult:
         return JobHandle(provider=self.provider, id=self.id)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON types: what ``prism-async ... --json`` prints, one object a line."""
-        failure = self.failure
-        return {
-            "provider": self.provider,
-            "id": self.id,
-            "status": self.status.value,
-            "raw_status": self.raw_status,
-            "outputs": [
-                {
-                    "url": o.url,
-                    "content_type": o.content_type,
-                    "duration": o.duration,
-                    "expires_at": _iso(o.expires_at),
-                }
-                for o in self.outputs
-            ],
-            "error": None
-            if failure is None
-            else {
-                "code": failure.code,
-                "message": failure.message,
-                "kind": failure.kind.value,
-                "retryable": failure.retryable,
-            },
-            "progress": self.progress,
-            "eta_seconds": self.eta_seconds,
-            "cost": None
-            if self.cost is None
-            else {
-                "amount": float(self.cost.amount),
-                "unit": self.cost.unit.value,
-                "estimated": self.cost.estimated,
-            },
-            "created_at": _iso(self.created_at),
-            "completed_at": _iso(self.completed_at),
-        }
+        """Plain JSON types: what ``prism-async ... --json`` prints, one object a line, and
+        what the batch journal stores. ``failure`` is written as ``error``, a cost's amount
+        as a number, times in ISO 8601, enums by value; ``raw`` is left out."""
+        data: dict[str, Any] = _JSON.unstructure(self)
+        return data
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> GenerationResult:
+        """A result from its :meth:`to_dict` form (``raw`` is empty; an amount is read back
+        as the exact ``Decimal`` of its text).
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
+        Raises:
+            cattrs.ClassValidationError: A field does not fit.
+        """
+        return _JSON.structure(dict(data), cls)
 
 
 def _str_dict(value: Mapping[str, str]) -> FrozenDict[str, str]:
@@ -302,3 +279,30 @@ class JobOutcome:
     @property
     def ok(self) -> bool:
         return self.result is not None and self.result.status is JobStatus.SUCCEEDED
+
+
+def _json_converter() -> cattrs.Converter:
+    """The one converter between a :class:`GenerationResult` and its JSON form."""
+    converter = cattrs.Converter()
+    converter.register_unstructure_hook(Decimal, float)
+    converter.register_structure_hook(Decimal, lambda value, _: Decimal(str(value)))
+    converter.register_unstructure_hook(datetime, datetime.isoformat)
+    converter.register_structure_hook(datetime, lambda value, _: datetime.fromisoformat(value))
+    # Enums by value: these str-based ones would otherwise pass through as enum members.
+    for kind in (JobStatus, FailureKind, CostUnit):
+        converter.register_unstructure_hook(kind, _value)
+    renames: dict[str, Any] = {"failure": override(rename="error"), "raw": override(omit=True)}
+    converter.register_unstructure_hook(
+        GenerationResult, make_dict_unstructure_fn(GenerationResult, converter, **renames)
+    )
+    converter.register_structure_hook(
+        GenerationResult, make_dict_structure_fn(GenerationResult, converter, **renames)
+    )
+    return converter
+
+
+def _value(member: enum.Enum) -> Any:
+    return member.value
+
+
+_JSON = _json_converter()

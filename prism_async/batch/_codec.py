@@ -1,5 +1,5 @@
 """Request fingerprints, and results read back from their JSON form (one converter,
-:mod:`prism_async._result_json`)."""
+:meth:`GenerationResult.from_dict`)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from typing import Any
 
 import attrs
 
-from prism_async._result_json import result_from_json
 from prism_async._results import (
     GenerationResult,
 )
@@ -64,4 +63,4 @@ def _plain(value: object) -> Any:
 
 def result_from_dict(data: Mapping[str, Any]) -> GenerationResult:
     """A :class:`GenerationResult` from its ``to_dict()`` form (``raw`` is not kept)."""
-    return result_from_json(data)
+    return GenerationResult.from_dict(data)

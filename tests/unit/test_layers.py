@@ -11,7 +11,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "prism_async"
 LAYERS: list[set[str]] = [
     {"_errors", "_results", "_secrets", "_retry_after"},
     {"_http", "_media"},
-    {"_requests", "_provider", "_wire", "_result_json"},
+    {"_requests", "_provider", "_wire"},
     {"providers", "_clock", "_policy", "_registry"},
     {"_transport", "testing"},
     {"_engine"},

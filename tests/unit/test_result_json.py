@@ -9,7 +9,6 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from prism_async._result_json import result_from_json, result_to_json
 from prism_async._results import (
     Cost,
     CostUnit,
@@ -59,14 +58,9 @@ results = st.builds(
 
 @given(results)
 def test_a_result_survives_json_and_back(result: GenerationResult) -> None:
-    text_form = json.dumps(result_to_json(result))  # plain JSON types only
-    assert result_from_json(json.loads(text_form)) == result
-    assert result_from_json(json.loads(text_form)).raw == {}  # the escape hatch stays out
-
-
-@given(results)
-def test_the_json_form_is_what_to_dict_gives(result: GenerationResult) -> None:
-    assert result_to_json(result) == result.to_dict()
+    text_form = json.dumps(result.to_dict())  # plain JSON types only
+    assert GenerationResult.from_dict(json.loads(text_form)) == result
+    assert GenerationResult.from_dict(json.loads(text_form)).raw == {}  # the escape hatch stays out
 
 
 def test_failure_is_written_as_error_and_amounts_as_numbers() -> None:
@@ -77,8 +71,8 @@ def test_failure_is_written_as_error_and_amounts_as_numbers() -> None:
         failure=Failure(code="x"),
         cost=Cost(amount=Decimal("0.35"), unit=CostUnit.USD),
     )
-    data = result_to_json(result)
+    data = result.to_dict()
     assert data["error"] == {"kind": "error", "code": "x", "message": None, "retryable": False}
     assert data["cost"] == {"amount": 0.35, "unit": "USD", "estimated": False}
     assert "failure" not in data and "raw" not in data
-    assert result_from_json(data).cost == Cost(amount=Decimal("0.35"), unit=CostUnit.USD)
+    assert GenerationResult.from_dict(data).cost == Cost(amount=Decimal("0.35"), unit=CostUnit.USD)
