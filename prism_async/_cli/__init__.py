@@ -18,6 +18,7 @@ Every job handle the command prints is shell-quoted, so it can be pasted.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import sys
@@ -55,7 +56,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     notes = args.notes = RunNotes()  # the commands note every job they create, for Ctrl-C
     try:
         return anyio.run(run_command, args, dict(os.environ))
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        # Ctrl-C: on Python 3.11+ it leaves anyio.run as KeyboardInterrupt; on 3.10 the
+        # main task is cancelled and the cancellation is what comes out.
         for line in notes.on_interrupt():
             print(line, file=sys.stderr)
         return EXIT_INTERRUPTED
