@@ -225,7 +225,7 @@ def _str_dict(value: Mapping[str, str]) -> FrozenDict[str, str]:
     return FrozenDict({str(k): str(v) for k, v in value.items()})
 
 
-@attrs.frozen(kw_only=True, unsafe_hash=False)
+@attrs.frozen(kw_only=True, unsafe_hash=True, cache_hash=True)
 class JobHandle:
     """Names a submitted job. ``str(handle)`` and :meth:`parse` round-trip.
 
@@ -244,9 +244,6 @@ class JobHandle:
         if self.extra:
             text += "?" + urlencode(sorted(self.extra.items()))
         return text
-
-    def __hash__(self) -> int:
-        return hash(str(self))
 
     @classmethod
     def parse(cls, text: str) -> JobHandle:

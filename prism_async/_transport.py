@@ -184,6 +184,7 @@ class AiohttpTransport:
         self.clock = clock or SystemClock()
         self._backoff = self.config.backoff
         self._session: aiohttp.ClientSession | None = None
+        self._traced: aiohttp.ClientSession | None = None
         self.requests_sent = 0
 
     async def __aenter__(self) -> AiohttpTransport:
@@ -206,18 +207,27 @@ class AiohttpTransport:
         connector = aiohttp.TCPConnector(
             limit=cfg.max_connections, limit_per_host=cfg.max_connections_per_host
         )
-        self._session = aiohttp.ClientSession(
-            connector=connector,
-            timeout=aiohttp.ClientTimeout(
+        options: dict[str, Any] = {
+            "connector": connector,
+            "timeout": aiohttp.ClientTimeout(
                 total=cfg.total_timeout, connect=cfg.connect_timeout, sock_read=cfg.read_timeout
             ),
-            headers={"User-Agent": cfg.user_agent},
-            json_serialize=_compact_json,
-            raise_for_status=False,
-            trace_configs=[_tracing()],
+            "headers": {"User-Agent": cfg.user_agent},
+            "json_serialize": _compact_json,
+            "raise_for_status": False,
+        }
+        # Two sessions on one connection pool: tracing costs every request it watches,
+        # so only the exchanges whose "was it sent?" decides money (paid creates, and any
+        # with a before_send hook) go through the traced one.
+        self._session = aiohttp.ClientSession(**options)
+        self._traced = aiohttp.ClientSession(
+            **options, connector_owner=False, trace_configs=[_tracing()]
         )
 
     async def aclose(self) -> None:
+        if self._traced is not None:
+            traced, self._traced = self._traced, None
+            await traced.close()
         if self._session is not None:
             session, self._session = self._session, None
             await session.close()
@@ -265,6 +275,10 @@ class AiohttpTransport:
 
     async def _exchange(self, request: HttpRequest, attempt: _Attempt) -> HttpResponse:
         session = self._require_session()
+        traced = request.charges or attempt.before_send is not None
+        if traced:
+            assert self._traced is not None
+            session = self._traced
         headers = {k: v.reveal() if isinstance(v, Secret) else v for k, v in request.headers}
         options: dict[str, Any] = {
             "params": list(request.params) or None,
@@ -280,31 +294,50 @@ class AiohttpTransport:
             headers.setdefault("Content-Type", request.body.content_type)
         log.debug("%s %s (%s)", request.method, _strip_query(request.url), request.kind)
         where = f"{request.method} {_host(request.url)}"
+        if request.body is None or isinstance(request.body, bytes):
+            # No file to open: the common case skips the context manager's cost.
+            if request.body is not None:
+                options["data"] = request.body
+            return await self._answer(session, request, options, attempt, traced, where)
         async with self._body(request) as data:
-            try:
-                self.requests_sent += 1
-                if data is not None:
-                    options["data"] = data
-                elif request.json is not None:
-                    options["json"] = request.json
-                async with session.request(request.method, request.url, **options) as resp:
-                    if resp.status in _REDIRECTS:
-                        raise _redirect(request, resp.status, resp.headers.get("Location"))
-                    body = await self._read_capped(resp)
-                    attempt.status = resp.status
-                    return HttpResponse(
-                        status=resp.status,
-                        headers={k.lower(): v for k, v in resp.headers.items()},
-                        body=body,
-                        url=str(resp.url),
-                    )
-            except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-                if attempt.refused is not None:
-                    raise  # the caller's before_send stopped it: nothing was sent
-                raise _mapped(exc, where, attempt.sent) from exc
+            options["data"] = data
+            return await self._answer(session, request, options, attempt, traced, where)
+
+    async def _answer(
+        self,
+        session: aiohttp.ClientSession,
+        request: HttpRequest,
+        options: dict[str, Any],
+        attempt: _Attempt,
+        traced: bool,
+        where: str,
+    ) -> HttpResponse:
+        if "data" not in options and request.json is not None:
+            options["json"] = request.json
+        try:
+            self.requests_sent += 1
+            async with session.request(request.method, request.url, **options) as resp:
+                if resp.status in _REDIRECTS:
+                    raise _redirect(request, resp.status, resp.headers.get("Location"))
+                body = await self._read_capped(resp)
+                attempt.status = resp.status
+                return HttpResponse(
+                    status=resp.status,
+                    headers={k.lower(): v for k, v in resp.headers.items()},
+                    body=body,
+                    url=str(resp.url),
+                    received_at=self.clock.now(),
+                )
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            if attempt.refused is not None:
+                raise  # the caller's before_send stopped it: nothing was sent
+            raise _mapped(exc, where, attempt.sent if traced else _sent_judged(exc)) from exc
 
     async def _read_capped(self, resp: aiohttp.ClientResponse) -> bytes:
         limit = self.config.max_response_bytes
+        length = resp.content_length
+        if length is not None and length <= limit:
+            return await resp.read()  # the length is known and allowed: one read
         chunks: list[bytes] = []
         size = 0
         async for chunk in resp.content.iter_chunked(1 << 16):
@@ -374,6 +407,13 @@ class AiohttpTransport:
         if self._session is None:
             raise RuntimeError("transport is not open: use 'async with' (or await open())")
         return self._session
+
+
+def _sent_judged(exc: BaseException) -> bool:
+    """Whether an untraced request may have been sent, judged from its failure: only a
+    failure to get a connection proves it was not (such requests are never paid creates,
+    so a wrong "maybe sent" costs a message's precision, never money)."""
+    return not isinstance(exc, (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError))
 
 
 def _mapped(exc: Exception, where: str, sent: bool) -> TransportError:

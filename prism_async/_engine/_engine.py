@@ -3,9 +3,10 @@ and waits on jobs through the one scheduler."""
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import math
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
 import anyio
@@ -17,7 +18,7 @@ from prism_async._engine import _effects
 from prism_async._engine._budget import RateBudget
 from prism_async._engine._create import BeforeCreate, CreateWatch
 from prism_async._engine._fanout import FanOutPlan, fan_out
-from prism_async._engine._scheduler import Scheduler
+from prism_async._engine._scheduler import Scheduler, Watch
 from prism_async._engine._slots import SlotWaiter
 from prism_async._errors import ConcurrencyLimitError, PrismAsyncError
 from prism_async._http import Flow, HttpRequest, HttpResponse, ReadFile, StatFile
@@ -73,7 +74,7 @@ class Engine:
         )
         self._slots = SlotWaiter(self.clock)
         self._budgets: dict[tuple[str, str], RateBudget] = {}
-        self._limiters: dict[str, anyio.CapacityLimiter] = {}
+        self._limiters: dict[str, asyncio.Semaphore] = {}
         self._fresh: dict[JobHandle, float] = {}
         self._tasks: anyio.abc.TaskGroup | None = None
         #: HTTP exchanges made, by provider name (retries inside the transport not counted).
@@ -171,11 +172,33 @@ class Engine:
     ) -> GenerationResult:
         """Wait for the job's terminal result (failed and canceled results included)."""
         limit = self.config.default_timeout if timeout is None else timeout
+        return await self.scheduler.wait(
+            provider, handle, timeout=limit, first_delay=self._first_delay(handle)
+        )
+
+    def _watch(
+        self,
+        provider: VideoProvider,
+        handle: JobHandle,
+        timeout: float | None,
+        on_done: Callable[[Watch], None],
+    ) -> Watch:
+        limit = self.config.default_timeout if timeout is None else timeout
+        return self.scheduler.watch(
+            provider,
+            handle,
+            timeout=limit,
+            first_delay=self._first_delay(handle),
+            on_done=on_done,
+        )
+
+    def _first_delay(self, handle: JobHandle) -> float:
+        """A job submitted here is first polled ``first_delay`` after its submission; one
+        submitted elsewhere (a handle read back) at once."""
         submitted = self._fresh.pop(handle, None)
-        first = 0.0
-        if submitted is not None:
-            first = max(0.0, submitted + self.config.poll.first_delay - self.clock.monotonic())
-        return await self.scheduler.wait(provider, handle, timeout=limit, first_delay=first)
+        if submitted is None:
+            return 0.0
+        return max(0.0, submitted + self.config.poll.first_delay - self.clock.monotonic())
 
     async def as_completed(
         self,
@@ -183,35 +206,34 @@ class Engine:
         *,
         timeout: float | None = None,
     ) -> AsyncIterator[JobOutcome]:
-        """Yield each job's outcome as it ends, in the order they end."""
+        """Yield each job's outcome as it ends, in the order they end.
+
+        The jobs are watched without a task each: the scheduler hands each ended wait to
+        a stream as it ends, so ten thousand jobs cost ten thousand small records, not ten
+        thousand tasks. A consumer may stop iterating at any point: the waits it leaves
+        are given up (and their jobs no longer polled, unless someone else waits on them).
+        """
         pending = list(jobs)
-        tasks = self._require_running()
-        send, receive = anyio.create_memory_object_stream[JobOutcome](max(1, len(pending)))
-        scopes = [anyio.CancelScope() for _ in pending]
-
-        async def watch(
-            scope: anyio.CancelScope, provider: VideoProvider, handle: JobHandle
-        ) -> None:
-            with scope:
-                try:
-                    outcome = JobOutcome(
-                        handle=handle, result=await self.wait(provider, handle, timeout=timeout)
-                    )
-                except PrismAsyncError as exc:
-                    outcome = JobOutcome(handle=handle, error=exc)
-                send.send_nowait(outcome)  # the buffer holds one outcome per job
-
-        # The watchers run in the engine's task group, not in one of this generator's own:
-        # a consumer may stop iterating at any point, and the finally clause then cancels
-        # them without a task group having to exit from another task.
-        for scope, (provider, handle) in zip(scopes, pending, strict=False):
-            tasks.start_soon(watch, scope, provider, handle)
+        self._require_running()
+        send, receive = anyio.create_memory_object_stream[Watch](max(1, len(pending)))
+        watches = [
+            self._watch(provider, handle, timeout, send.send_nowait)  # one slot per job
+            for provider, handle in pending
+        ]
         try:
             for _ in pending:
-                yield await receive.receive()
+                watch = await receive.receive()
+                self.scheduler.leave(watch)
+                handle = watch.tracked.handle
+                if watch.error is None:
+                    yield JobOutcome(handle=handle, result=watch.result)
+                elif isinstance(watch.error, PrismAsyncError):
+                    yield JobOutcome(handle=handle, error=watch.error)
+                else:  # a provider bug, not an outcome
+                    raise watch.error
         finally:
-            for scope in scopes:
-                scope.cancel()
+            for watch in watches:
+                self.scheduler.leave(watch)
             receive.close()
             send.close()
 
@@ -263,7 +285,8 @@ class Engine:
         finally:
             if budget is not None:
                 budget.settle(stamp)
-        response = attrs.evolve(response, received_at=self.clock.now())
+        if response.received_at is None:  # a transport that does not date its answers
+            response = attrs.evolve(response, received_at=self.clock.now())
         if response.status == 429 and budget is not None:
             # The server's own count disagrees with ours: hold this kind back as it asks.
             wait = parse_retry_after(response.headers.get("retry-after"))
@@ -280,7 +303,11 @@ class Engine:
             self._budgets[key] = RateBudget(rate, self.clock)
         return self._budgets[key]
 
-    def _limiter(self, name: str) -> anyio.CapacityLimiter:
-        if name not in self._limiters:
-            self._limiters[name] = anyio.CapacityLimiter(self.config.max_concurrent_requests)
-        return self._limiters[name]
+    def _limiter(self, name: str) -> asyncio.Semaphore:
+        # asyncio's semaphore, not anyio's CapacityLimiter: taking a free one costs no trip
+        # through the event loop (the limiter's checkpoint was one per request), and the
+        # engine runs on asyncio anyway (aiohttp does).
+        limiter = self._limiters.get(name)
+        if limiter is None:
+            limiter = self._limiters[name] = asyncio.Semaphore(self.config.max_concurrent_requests)
+        return limiter

@@ -2,13 +2,20 @@
 
 Jobs are not given a sleeping loop each. One task keeps the timeline: it starts the status
 fetches that are due (each in its own cancel scope), expires the waits whose deadline has
-passed, then sleeps on the injected clock until the next due time or deadline, or until
-something changes (a fetch ends, a wait begins or leaves). A job is tracked only while
-someone waits on it: when its last waiter leaves (done, timed out or cancelled), its
-in-flight fetch is cancelled and it is forgotten.
+passed, then waits until something changes (a fetch ends, a wait begins or leaves) or an
+alarm rings at the next due time or deadline. A job is tracked only while someone waits on
+it: when its last waiter leaves (done, timed out or cancelled), its in-flight fetch is
+cancelled and it is forgotten.
 
-The sleep toward the next deadline runs while status fetches are in flight too, so a wait
-ends at its deadline even if a server holds its status request: the waiter gets
+Due times and deadlines live in two heaps, so a wake-up touches only what is due: its cost
+does not grow with the jobs in flight (a heap entry that went stale, because its job was
+polled or left, is dropped when it reaches the top, and the heaps are compacted when most
+of their entries are stale). One alarm task sleeps on the injected clock toward the
+earliest entry and is moved only when an earlier one appears.
+
+The alarm runs while status fetches are in flight too, so a job falls due on time while
+other jobs' requests (a long poll, say) are on the wire, and a wait ends at its deadline
+even if a server holds its status request: the waiter gets
 :class:`~prism_async._errors.PollTimeout` then, and the fetch, with nobody left to wait for
 it, is cancelled. On a :class:`~prism_async.testing.VirtualClock` this is deterministic:
 that clock moves only when every task is idle, never while a request is on the wire to an
@@ -19,6 +26,9 @@ clock's), so a request never outlives the waits it serves, whatever clock is inj
 
 from __future__ import annotations
 
+import asyncio
+import heapq
+import itertools
 import logging
 import math
 from collections.abc import Awaitable, Callable
@@ -37,20 +47,15 @@ from prism_async._policy import PollPolicy, status_failure_transient
 from prism_async._provider import VideoProvider
 from prism_async._results import GenerationResult, JobHandle
 
-__all__ = ["Scheduler"]
+__all__ = ["Scheduler", "Watch"]
 
 log = logging.getLogger("prism_async._engine")
 
 FetchStatus = Callable[[VideoProvider, JobHandle, bool], Awaitable[GenerationResult]]
 OnTerminal = Callable[[VideoProvider, GenerationResult], None]
 
-
-@attrs.define(eq=False)
-class _Watch:
-    deadline: float
-    done: anyio.Event = attrs.field(factory=anyio.Event)
-    result: GenerationResult | None = None
-    error: BaseException | None = None
+#: Compact a heap once it holds this many stale entries and they are most of it.
+_COMPACT_AT = 256
 
 
 @attrs.define(eq=False)
@@ -58,7 +63,7 @@ class _Tracked:
     provider: VideoProvider
     handle: JobHandle
     due: float
-    watches: set[_Watch] = attrs.field(factory=set)
+    watches: set[Watch] = attrs.field(factory=set)
     polls: int = 0
     errors: int = 0
     long_poll: bool = False
@@ -66,11 +71,24 @@ class _Tracked:
     in_flight: anyio.CancelScope | None = None
 
 
+@attrs.define(eq=False)
+class Watch:
+    """One wait on a job: ended by the job's end, its deadline, or :meth:`Scheduler.leave`.
+    ``on_done`` is called once, synchronously, when it ends (never after it was left)."""
+
+    deadline: float
+    tracked: _Tracked
+    on_done: Callable[[Watch], None]
+    done: bool = False
+    result: GenerationResult | None = None
+    error: BaseException | None = None
+
+
 def _fetch_deadline(tracked: _Tracked, now: float) -> float:
     """When a status fetch for ``tracked`` must end, on the event loop's clock: as the
     last of its waiters' deadlines passes (nothing is left to wait for it then)."""
     last = max((w.deadline for w in tracked.watches), default=math.inf)
-    if not math.isfinite(last):
+    if last == math.inf:
         return math.inf
     return anyio.current_time() + max(0.0, last - now)
 
@@ -89,6 +107,17 @@ class Scheduler:
         self._changed = anyio.Event()
         self._tasks: anyio.abc.TaskGroup | None = None
         self._fetching = 0
+        self._polls: set[asyncio.Task[None]] = set()
+        self._order = itertools.count()  # ties in a heap never compare jobs
+        #: (due, n, job): a job is due when its entry's time is still its ``due``.
+        self._due: list[tuple[float, int, _Tracked]] = []
+        #: (deadline, n, watch), finite deadlines only; stale once the watch is done.
+        self._deadlines: list[tuple[float, int, Watch]] = []
+        self._stale_deadlines = 0
+        #: The time the alarm rings at (inf: not set), and what moves it earlier.
+        self._alarm = math.inf
+        self._alarm_moved = anyio.Event()
+        self._alarm_scope: anyio.CancelScope | None = None
 
     @property
     def tracked(self) -> int:
@@ -105,6 +134,7 @@ class Scheduler:
     ) -> None:
         async with anyio.create_task_group() as tasks:
             self._tasks = tasks
+            tasks.start_soon(self._ring)
             task_status.started()
             try:
                 while True:
@@ -112,6 +142,11 @@ class Scheduler:
             finally:
                 self._tasks = None
                 tasks.cancel_scope.cancel()
+                polls = list(self._polls)
+                for poll in polls:
+                    poll.cancel()
+                with anyio.CancelScope(shield=True):
+                    await asyncio.gather(*polls, return_exceptions=True)
                 for tracked in list(self._jobs.values()):
                     self._resolve(
                         tracked,
@@ -132,32 +167,75 @@ class Scheduler:
     ) -> GenerationResult:
         """Wait for a job to end; raise PollTimeout at the deadline or the error that ended
         polling. Cancelling the caller stops the job's polling if nobody else waits on it."""
-        if self._tasks is None:
-            raise RuntimeError("the engine is not running: use the Client as 'async with'")
-        now = self._clock.monotonic()
-        watch = _Watch(deadline=now + timeout if math.isfinite(timeout) else math.inf)
-        tracked = self._jobs.get(handle)
-        if tracked is None:
-            tracked = _Tracked(provider=provider, handle=handle, due=now + first_delay)
-            self._jobs[handle] = tracked
-        tracked.watches.add(watch)
-        self._poke()
+        ended = anyio.Event()
+        watch = self.watch(
+            provider,
+            handle,
+            timeout=timeout,
+            first_delay=first_delay,
+            on_done=lambda _: ended.set(),
+        )
         try:
-            await watch.done.wait()
+            await ended.wait()
         finally:
-            self._leave(tracked, watch)
+            self.leave(watch)
         if watch.error is not None:
             raise watch.error
         assert watch.result is not None
         return watch.result
 
-    def _leave(self, tracked: _Tracked, watch: _Watch) -> None:
+    def watch(
+        self,
+        provider: VideoProvider,
+        handle: JobHandle,
+        *,
+        timeout: float,
+        first_delay: float,
+        on_done: Callable[[Watch], None],
+    ) -> Watch:
+        """Start waiting on a job without a task of its own: ``on_done`` is called when
+        the wait ends (many-job waits use this; a task and an event per job would cost
+        more than the job's polling). Call :meth:`leave` to give the wait up early."""
+        if self._tasks is None:
+            raise RuntimeError("the engine is not running: use the Client as 'async with'")
+        now = self._clock.monotonic()
+        tracked = self._jobs.get(handle)
+        if tracked is None:
+            tracked = _Tracked(provider=provider, handle=handle, due=now + first_delay)
+            self._jobs[handle] = tracked
+            self._schedule(tracked)
+        deadline = now + timeout if math.isfinite(timeout) else math.inf
+        watch = Watch(deadline=deadline, tracked=tracked, on_done=on_done)
+        tracked.watches.add(watch)
+        if deadline != math.inf:
+            heapq.heappush(self._deadlines, (deadline, next(self._order), watch))
+        self._poke()
+        return watch
+
+    def _schedule(self, tracked: _Tracked) -> None:
+        heapq.heappush(self._due, (tracked.due, next(self._order), tracked))
+
+    def leave(self, watch: Watch) -> None:
+        """End a wait (done or not): a job nobody waits on any more is no longer polled."""
+        tracked = watch.tracked
+        watch.done = True  # a wait given up is never ended later
+        if watch not in tracked.watches:
+            return
         tracked.watches.discard(watch)
+        if watch.deadline != math.inf and watch.deadline > self._clock.monotonic():
+            self._stale_deadlines += 1
         if not tracked.watches and self._jobs.get(tracked.handle) is tracked:
             del self._jobs[tracked.handle]
             if tracked.in_flight is not None:
                 tracked.in_flight.cancel()
             self._poke()
+
+    def _end(
+        self, watch: Watch, result: GenerationResult | None, error: BaseException | None
+    ) -> None:
+        if not watch.done:
+            watch.done, watch.result, watch.error = True, result, error
+            watch.on_done(watch)
 
     def _poke(self) -> None:
         self._changed.set()
@@ -165,43 +243,96 @@ class Scheduler:
     async def _tick(self) -> None:
         now = self._clock.monotonic()
         self._expire(now)
-        assert self._tasks is not None
-        for tracked in list(self._jobs.values()):
-            if tracked.in_flight is None and tracked.due <= now:
-                tracked.in_flight = anyio.CancelScope(deadline=_fetch_deadline(tracked, now))
-                self._fetching += 1
-                self._tasks.start_soon(self._poll, tracked)
+        self._start_due(now)
+        self._compact()
         self._changed = anyio.Event()
-        wake = self._next_wake()
-        if wake is None:
-            await self._changed.wait()
-            return
-        async with anyio.create_task_group() as race:
-            race.start_soon(self._sleep_then_cancel, wake - now, race.cancel_scope)
-            await self._changed.wait()
-            race.cancel_scope.cancel()
+        self._set_alarm(self._next_wake())
+        await self._changed.wait()
 
-    async def _sleep_then_cancel(self, seconds: float, scope: anyio.CancelScope) -> None:
-        await self._clock.sleep(seconds)
-        scope.cancel()
+    async def _ring(self) -> None:
+        """The alarm: sleeps toward ``_alarm`` and pokes the timeline when it rings. Moving
+        the alarm earlier cancels the sleep, which then starts again toward the new time."""
+        while True:
+            target = self._alarm
+            if target == math.inf:
+                self._alarm_moved = anyio.Event()
+                await self._alarm_moved.wait()
+                continue
+            with anyio.CancelScope() as scope:
+                self._alarm_scope = scope
+                await self._clock.sleep(max(0.0, target - self._clock.monotonic()))
+            self._alarm_scope = None
+            if scope.cancelled_caught:
+                continue  # moved earlier
+            if self._alarm == target:
+                self._alarm = math.inf
+            self._poke()
 
-    def _next_wake(self) -> float | None:
-        times = [t.due for t in self._jobs.values() if t.in_flight is None]
-        times += [w.deadline for t in self._jobs.values() for w in t.watches if not w.done.is_set()]
-        finite = [t for t in times if math.isfinite(t)]
-        return min(finite) if finite else None
+    def _set_alarm(self, at: float) -> None:
+        if at < self._alarm:
+            self._alarm = at
+            if self._alarm_scope is not None:
+                self._alarm_scope.cancel()
+            else:
+                self._alarm_moved.set()
+
+    def _start_due(self, now: float) -> None:
+        assert self._tasks is not None
+        due = self._due
+        while due and due[0][0] <= now:
+            entry = heapq.heappop(due)
+            tracked = entry[2]
+            if not self._valid(*entry):
+                continue
+            tracked.in_flight = anyio.CancelScope(deadline=_fetch_deadline(tracked, now))
+            self._fetching += 1
+            # A bare asyncio task, not the task group's start_soon: one is spawned per
+            # poll, and anyio's costs five times as much. run() cancels and awaits them.
+            poll = asyncio.get_running_loop().create_task(self._poll(tracked))
+            self._polls.add(poll)
+            poll.add_done_callback(self._polled)
+
+    def _valid(self, at: float, _n: int, tracked: _Tracked) -> bool:
+        """Whether a due entry still stands: not polled since, and someone waits on it."""
+        return (
+            tracked.in_flight is None
+            and tracked.due == at
+            and self._jobs.get(tracked.handle) is tracked
+        )
+
+    def _next_wake(self) -> float:
+        due, deadlines = self._due, self._deadlines
+        while due and not self._valid(*due[0]):
+            heapq.heappop(due)
+        while deadlines and deadlines[0][2].done:
+            heapq.heappop(deadlines)
+            self._stale_deadlines = max(0, self._stale_deadlines - 1)
+        return min(due[0][0] if due else math.inf, deadlines[0][0] if deadlines else math.inf)
 
     def _expire(self, now: float) -> None:
-        for tracked in list(self._jobs.values()):
-            for watch in list(tracked.watches):
-                if watch.deadline <= now and not watch.done.is_set():
-                    watch.error = PollTimeout(
-                        "the wait's deadline passed before the job ended",
-                        last_result=tracked.last,
-                        provider=tracked.provider.name,
-                        job_id=tracked.handle.id,
-                    )
-                    watch.done.set()
+        deadlines = self._deadlines
+        while deadlines and deadlines[0][0] <= now:
+            _, _, watch = heapq.heappop(deadlines)
+            if watch.done:
+                self._stale_deadlines = max(0, self._stale_deadlines - 1)
+                continue
+            tracked = watch.tracked
+            timeout = PollTimeout(
+                "the wait's deadline passed before the job ended",
+                last_result=tracked.last,
+                provider=tracked.provider.name,
+                job_id=tracked.handle.id,
+            )
+            self._end(watch, None, timeout)
+
+    def _compact(self) -> None:
+        """Drop the deadlines of waits that ended early, once they are most of the heap
+        (a batch of short jobs with hour-long deadlines would otherwise keep them all)."""
+        stale = self._stale_deadlines
+        if stale >= _COMPACT_AT and stale * 2 >= len(self._deadlines):
+            self._deadlines = [e for e in self._deadlines if not e[2].done]
+            heapq.heapify(self._deadlines)
+            self._stale_deadlines = 0
 
     def _resolve(
         self,
@@ -210,12 +341,15 @@ class Scheduler:
         result: GenerationResult | None = None,
         error: BaseException | None = None,
     ) -> None:
-        for watch in tracked.watches:
-            if not watch.done.is_set():
-                watch.result, watch.error = result, error
-                watch.done.set()
         if self._jobs.get(tracked.handle) is tracked:
             del self._jobs[tracked.handle]
+        for watch in list(tracked.watches):  # on_done may leave
+            self._end(watch, result, error)
+
+    def _polled(self, poll: asyncio.Task[None]) -> None:
+        self._polls.discard(poll)
+        if not poll.cancelled() and poll.exception() is not None:  # a bug: _poll catches all
+            log.error("a status poll failed", exc_info=poll.exception())
 
     async def _poll(self, tracked: _Tracked) -> None:
         assert tracked.in_flight is not None
@@ -225,6 +359,8 @@ class Scheduler:
         finally:
             tracked.in_flight = None
             self._fetching -= 1
+            if self._jobs.get(tracked.handle) is tracked:
+                self._schedule(tracked)
             self._poke()
 
     async def _poll_once(self, tracked: _Tracked) -> None:
