@@ -110,6 +110,9 @@ class HttpRequest:
             engine journals it just before its bytes leave, and once any attempt may have
             been received, a failure without a definitive answer is reported as
             :class:`~prism_async._errors.SubmissionOutcomeUnknown`.
+        long_poll: The server may hold this request until something changes (a long
+            poll). The engine gives such requests slots of their own, so that they never
+            hold up short ones.
     """
 
     method: str
@@ -123,6 +126,7 @@ class HttpRequest:
     refused_statuses: frozenset[int] = frozenset({429})
     timeout: float | None = None
     charges: bool = False
+    long_poll: bool = False
 
     def header(self, name: str) -> str | Secret | None:
         """The first header called ``name`` (case-insensitive), or None."""

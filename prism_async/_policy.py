@@ -124,8 +124,8 @@ class PollPolicy:
         """Seconds to the next poll of a job that is not finished. The engine's clamps and
         jitter shape the pause, but a provider's documented floor (``hint.floor``) wins:
         a documented minimum is never undercut."""
-        if hint.long_poll:
-            return 0.0
+        if hint.long_poll and hint.delay is None:
+            return 0.0  # the server holds the request: ask again at once
         if hint.delay is not None:
             base = hint.delay
         else:
@@ -133,6 +133,14 @@ class PollPolicy:
         base = min(self.max_interval, max(self.min_interval, base))
         pause = base * (1 + random.uniform(-self.jitter, self.jitter))
         return max(pause, hint.floor or 0.0)
+
+    def first(self, hint: PollHint) -> float:
+        """Seconds from a job's submission to its first poll: at once for a long poll (the
+        server holds it until the job changes), else ``first_delay``, never under the
+        provider's documented floor (Prism's 10 s)."""
+        if hint.long_poll and hint.delay is None:
+            return 0.0
+        return max(self.first_delay, hint.floor or 0.0)
 
     def error_delay(self, errors: int, retry_after: float | None) -> float:
         if retry_after is not None:

@@ -106,8 +106,8 @@ class TransportConfig:
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
     total_timeout: float = 120.0
-    max_connections: int = 100
-    max_connections_per_host: int = 32
+    max_connections: int = 128
+    max_connections_per_host: int = 96
     attempts: int = 4
     wait_initial: float = 0.5
     wait_max: float = 10.0

@@ -24,7 +24,7 @@ from prism_async._errors import ConcurrencyLimitError, PrismAsyncError
 from prism_async._http import Flow, HttpRequest, HttpResponse, ReadFile, StatFile
 from prism_async._policy import PollPolicy
 from prism_async._provider import VideoProvider
-from prism_async._results import GenerationResult, JobHandle, JobOutcome
+from prism_async._results import GenerationResult, JobHandle, JobOutcome, JobStatus
 from prism_async._retry_after import parse_retry_after
 from prism_async._transport import Transport
 
@@ -42,12 +42,19 @@ class EngineConfig:
     Args:
         poll: Cadence and error budget of status polling.
         default_timeout: Seconds a wait lasts when the caller gives no timeout.
-        max_concurrent_requests: HTTP exchanges in flight at once, per provider.
+        max_concurrent_requests: HTTP exchanges in flight at once, per provider (long
+            polls not counted).
+        max_long_polls: Long polls in flight at once, per provider. They have slots of
+            their own, because the server holds each for seconds: sharing would let them
+            hold up every short request (a create, a finished job's status). With the
+            transport's default pool (96 connections a host), these and the short
+            requests' slots never wait for a connection.
     """
 
     poll: PollPolicy = PollPolicy()
     default_timeout: float = 3600.0
     max_concurrent_requests: int = 16
+    max_long_polls: int = 64
 
 
 class Engine:
@@ -74,7 +81,7 @@ class Engine:
         )
         self._slots = SlotWaiter(self.clock)
         self._budgets: dict[tuple[str, str], RateBudget] = {}
-        self._limiters: dict[str, asyncio.Semaphore] = {}
+        self._limiters: dict[tuple[str, bool], asyncio.Semaphore] = {}
         self._fresh: dict[JobHandle, float] = {}
         self._tasks: anyio.abc.TaskGroup | None = None
         #: HTTP exchanges made, by provider name (retries inside the transport not counted).
@@ -172,8 +179,9 @@ class Engine:
     ) -> GenerationResult:
         """Wait for the job's terminal result (failed and canceled results included)."""
         limit = self.config.default_timeout if timeout is None else timeout
+        delay, long_poll = self._first_poll(provider, handle)
         return await self.scheduler.wait(
-            provider, handle, timeout=limit, first_delay=self._first_delay(handle)
+            provider, handle, timeout=limit, first_delay=delay, long_poll=long_poll
         )
 
     def _watch(
@@ -184,21 +192,28 @@ class Engine:
         on_done: Callable[[Watch], None],
     ) -> Watch:
         limit = self.config.default_timeout if timeout is None else timeout
+        delay, long_poll = self._first_poll(provider, handle)
         return self.scheduler.watch(
             provider,
             handle,
             timeout=limit,
-            first_delay=self._first_delay(handle),
+            first_delay=delay,
+            long_poll=long_poll,
             on_done=on_done,
         )
 
-    def _first_delay(self, handle: JobHandle) -> float:
-        """A job submitted here is first polled ``first_delay`` after its submission; one
+    def _first_poll(self, provider: VideoProvider, handle: JobHandle) -> tuple[float, bool]:
+        """When a job is first polled, and whether as a long poll: as the provider advises
+        for a job just submitted (its ``poll_hint`` for a queued result with no raw
+        status). A job submitted here is polled that long after its submission; one
         submitted elsewhere (a handle read back) at once."""
+        queued = GenerationResult(provider=provider.name, id=handle.id, status=JobStatus.QUEUED)
+        hint = provider.poll_hint(handle, queued)
         submitted = self._fresh.pop(handle, None)
         if submitted is None:
-            return 0.0
-        return max(0.0, submitted + self.config.poll.first_delay - self.clock.monotonic())
+            return 0.0, hint.long_poll
+        due = submitted + self.config.poll.first(hint)
+        return max(0.0, due - self.clock.monotonic()), hint.long_poll
 
     async def as_completed(
         self,
@@ -274,7 +289,7 @@ class Engine:
         budget = self._budget(provider, request.kind)
         stamp = await budget.acquire() if budget is not None else 0.0
         try:
-            async with self._limiter(provider.name):
+            async with self._limiter(provider.name, request.long_poll):
                 self.requests[provider.name] += 1
                 if create is None:
                     response = await self.transport.send(request)
@@ -303,11 +318,13 @@ class Engine:
             self._budgets[key] = RateBudget(rate, self.clock)
         return self._budgets[key]
 
-    def _limiter(self, name: str) -> asyncio.Semaphore:
+    def _limiter(self, name: str, long_poll: bool) -> asyncio.Semaphore:
         # asyncio's semaphore, not anyio's CapacityLimiter: taking a free one costs no trip
         # through the event loop (the limiter's checkpoint was one per request), and the
         # engine runs on asyncio anyway (aiohttp does).
-        limiter = self._limiters.get(name)
+        limiter = self._limiters.get((name, long_poll))
         if limiter is None:
-            limiter = self._limiters[name] = asyncio.Semaphore(self.config.max_concurrent_requests)
+            cfg = self.config
+            slots = cfg.max_long_polls if long_poll else cfg.max_concurrent_requests
+            limiter = self._limiters[name, long_poll] = asyncio.Semaphore(max(1, slots))
         return limiter

@@ -129,6 +129,12 @@ class Scheduler:
         """Status fetches in flight."""
         return self._fetching
 
+    @property
+    def timers(self) -> int:
+        """Entries on the timeline (due polls and deadlines), stale ones included: what
+        the scheduler holds on to besides the jobs themselves."""
+        return len(self._due) + len(self._deadlines)
+
     async def run(
         self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
     ) -> None:
@@ -164,6 +170,7 @@ class Scheduler:
         *,
         timeout: float,
         first_delay: float,
+        long_poll: bool = False,
     ) -> GenerationResult:
         """Wait for a job to end; raise PollTimeout at the deadline or the error that ended
         polling. Cancelling the caller stops the job's polling if nobody else waits on it."""
@@ -173,6 +180,7 @@ class Scheduler:
             handle,
             timeout=timeout,
             first_delay=first_delay,
+            long_poll=long_poll,
             on_done=lambda _: ended.set(),
         )
         try:
@@ -192,6 +200,7 @@ class Scheduler:
         timeout: float,
         first_delay: float,
         on_done: Callable[[Watch], None],
+        long_poll: bool = False,
     ) -> Watch:
         """Start waiting on a job without a task of its own: ``on_done`` is called when
         the wait ends (many-job waits use this; a task and an event per job would cost
@@ -201,7 +210,9 @@ class Scheduler:
         now = self._clock.monotonic()
         tracked = self._jobs.get(handle)
         if tracked is None:
-            tracked = _Tracked(provider=provider, handle=handle, due=now + first_delay)
+            tracked = _Tracked(
+                provider=provider, handle=handle, due=now + first_delay, long_poll=long_poll
+            )
             self._jobs[handle] = tracked
             self._schedule(tracked)
         deadline = now + timeout if math.isfinite(timeout) else math.inf
@@ -224,6 +235,7 @@ class Scheduler:
         tracked.watches.discard(watch)
         if watch.deadline != math.inf and watch.deadline > self._clock.monotonic():
             self._stale_deadlines += 1
+            self._compact()
         if not tracked.watches and self._jobs.get(tracked.handle) is tracked:
             del self._jobs[tracked.handle]
             if tracked.in_flight is not None:
@@ -244,7 +256,6 @@ class Scheduler:
         now = self._clock.monotonic()
         self._expire(now)
         self._start_due(now)
-        self._compact()
         self._changed = anyio.Event()
         self._set_alarm(self._next_wake())
         await self._changed.wait()

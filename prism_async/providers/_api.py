@@ -91,6 +91,7 @@ class Api:
         retry: RetryMode = RetryMode.SAFE,
         timeout: float | None = None,
         charges: bool = False,
+        long_poll: bool = False,
     ) -> HttpRequest:
         """An authenticated request to ``base_url + path``."""
         return HttpRequest(
@@ -104,6 +105,7 @@ class Api:
             retry=retry,
             timeout=timeout,
             charges=charges,
+            long_poll=long_poll,
         )
 
     def call(
@@ -120,6 +122,7 @@ class Api:
         retry: RetryMode = RetryMode.SAFE,
         timeout: float | None = None,
         charges: bool = False,
+        long_poll: bool = False,
     ) -> Flow[HttpResponse]:
         """Send an authenticated request (see :meth:`request`); its 2xx response.
 
@@ -137,6 +140,7 @@ class Api:
             retry=retry,
             timeout=timeout,
             charges=charges,
+            long_poll=long_poll,
         )
         return self.send_ok(request, job_id=job_id)
 

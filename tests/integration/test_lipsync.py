@@ -207,10 +207,12 @@ async def test_a_long_poll_notices_completion_as_the_server_releases_it(env: Env
     async with transport.inner, Client(provider, transport=transport, clock=env.clock) as client:
         result = await client.generate(lipsync(audio()))
     assert result.status is JobStatus.SUCCEEDED
-    # A 31-second job: one plain poll, then long polls held 10 s each, the last one released
-    # by the completion itself.
+    # A 31-second job: long polls from the first poll on, sent as soon as the create was
+    # answered, held 10 s each, the last one released by the completion itself.
     assert status_requests(env) <= 4
-    last_request, last_response = transport.status_exchanges()[-1]
+    exchanges = transport.status_exchanges()
+    assert all(("wait", "true") in request.params for request, _ in exchanges)
+    last_request, last_response = exchanges[-1]
     assert ("wait", "true") in last_request.params
     assert last_response.headers["x-sync-wait-mode"] == "long_poll"
     assert provider.long_poll_honoured is True

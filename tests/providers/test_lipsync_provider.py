@@ -692,7 +692,21 @@ def test_a_server_that_ignores_wait_gets_plain_polling_then_a_new_probe() -> Non
     assert not hint.long_poll and hint.delay == 10.0
     for _ in range(10):
         drive(sync.status_flow(HANDLE), answer(200, generation("PROCESSING")))
-    assert sync.poll_hint(HANDLE, pending).long_poll  # asked again after ten plain polls
+    probe = sync.poll_hint(HANDLE, pending)
+    assert probe.long_poll  # asked again after ten plain polls...
+    assert probe.delay == 10.0  # ...at the plain cadence: a probe costs no extra request
+    drive(sync.status_flow(HANDLE, wait=True), answer(200, generation("PROCESSING")))
+    assert sync.poll_hint(HANDLE, pending) == hint  # still ignored: plain again
+
+
+def test_a_long_poll_is_marked_for_the_engines_long_poll_slots() -> None:
+    _, effects = drive(
+        provider().status_flow(HANDLE, wait=True),
+        answer(200, generation("PROCESSING"), LONG_POLL_HEADERS),
+    )
+    assert only_request(effects).long_poll
+    _, effects = drive(provider().status_flow(HANDLE), answer(200, generation("PROCESSING")))
+    assert not only_request(effects).long_poll
 
 
 # -- list, cost, cancel -----------------------------------------------------------------

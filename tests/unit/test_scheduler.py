@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -94,7 +95,13 @@ class FakeProvider:
     def status_flow(self, handle: JobHandle, *, wait: bool = False) -> Flow[GenerationResult]:
         params = (("wait", "true"),) if wait else ()
         response = yield from send(
-            HttpRequest(method="GET", url=f"{BASE}/jobs/{handle.id}", kind="status", params=params)
+            HttpRequest(
+                method="GET",
+                url=f"{BASE}/jobs/{handle.id}",
+                kind="status",
+                params=params,
+                long_poll=wait,
+            )
         )
         body = self._check(response, handle.id)
         return GenerationResult(
@@ -103,6 +110,20 @@ class FakeProvider:
 
     def poll_hint(self, handle: JobHandle, result: GenerationResult) -> PollHint:
         return PollHint(delay=result.raw.get("delay"), long_poll=bool(result.raw.get("long_poll")))
+
+
+class LongPollProvider(FakeProvider):
+    """Long polls every job from its first poll on (as the lipsync provider does)."""
+
+    def poll_hint(self, handle: JobHandle, result: GenerationResult) -> PollHint:
+        return PollHint(long_poll=True)
+
+
+class FloorProvider(FakeProvider):
+    """Documents a minimum pause of 10 s between polls (as Prism does)."""
+
+    def poll_hint(self, handle: JobHandle, result: GenerationResult) -> PollHint:
+        return PollHint(delay=10.0, floor=10.0)
 
 
 @attrs.frozen
@@ -235,6 +256,28 @@ async def test_first_poll_of_a_fresh_submission_waits_first_delay() -> None:
         await engine.wait(PROVIDER, handle)
     (call,) = transport.status_calls()
     assert call.time == pytest.approx(POLICY.first_delay)
+
+
+async def test_a_long_polling_provider_is_long_polled_at_once_from_the_first_poll() -> None:
+    clock = VirtualClock()
+    transport = FakeTransport(clock)
+    transport.script("new", job(), job("succeeded"))
+    async with make_engine(clock, transport) as engine:
+        (handle,) = await engine.submit(LongPollProvider(), "req", idempotency_key="k")
+        await engine.wait(LongPollProvider(), handle)
+    calls = transport.status_calls()
+    assert [c.time for c in calls] == [0.0, 0.0]  # not first_delay: the server holds it
+    assert [c.wait for c in calls] == [True, True]
+
+
+async def test_a_documented_floor_holds_back_the_first_poll_too() -> None:
+    clock = VirtualClock()
+    transport = FakeTransport(clock)
+    transport.script("new", job(), job("succeeded"))
+    async with make_engine(clock, transport) as engine:
+        (handle,) = await engine.submit(FloorProvider(), "req", idempotency_key="k")
+        await engine.wait(FloorProvider(), handle)
+    assert [c.time for c in transport.status_calls()] == [10.0, 20.0]  # first_delay is 2
 
 
 async def test_jitter_stays_within_its_bounds() -> None:
@@ -410,6 +453,24 @@ async def test_a_hanging_fetch_does_not_hold_back_the_other_jobs_polls() -> None
     assert clock.monotonic() == 60.0
 
 
+async def test_long_polls_have_slots_of_their_own_and_never_hold_up_short_requests() -> None:
+    clock = VirtualClock()
+    transport = FakeTransport(clock)
+    held = [transport.script(f"held{i}", HANG) for i in range(3)]
+    short = transport.script("short", job("succeeded"))
+    engine_context = make_engine(clock, transport, max_concurrent_requests=1, max_long_polls=2)
+    async with engine_context as engine, anyio.create_task_group() as waits:
+        for handle in held:
+            waits.start_soon(functools.partial(engine.wait, LongPollProvider(), handle))
+        await settle()
+        result = await engine.wait(PROVIDER, short)  # its one slot is free
+        assert result.status is JobStatus.SUCCEEDED
+        (handle,) = await engine.submit(PROVIDER, "req", idempotency_key="k")
+        assert handle.id == "new"
+        assert [c.job for c in transport.status_calls() if c.wait] == ["held0", "held1"]
+        waits.cancel_scope.cancel()
+
+
 async def test_deadline_before_any_poll_gives_no_last_result() -> None:
     clock = VirtualClock()
     transport = FakeTransport(clock)
@@ -547,6 +608,37 @@ async def test_breaking_out_of_as_completed_early_leaves_no_tracked_jobs() -> No
         await clock.sleep(100)
         await settle()
         assert len(transport.calls) == before
+
+
+async def test_waits_given_up_early_never_end_when_their_deadlines_pass() -> None:
+    clock = VirtualClock()
+    transport = FakeTransport(clock)
+    first = transport.script("first", job("succeeded"))
+    slow = [transport.script(f"slow{i}", job(delay=10)) for i in range(5)]
+    later = transport.script("later", job(delay=30), job("succeeded"))
+    async with make_engine(clock, transport) as engine:
+        jobs = [(PROVIDER, h) for h in (first, *slow)]
+        async for outcome in engine.as_completed(jobs, timeout=5):
+            assert outcome.handle == first
+            break
+        # The abandoned waits' deadlines (5 s) pass while another job is waited on.
+        result = await engine.wait(PROVIDER, later)
+        assert result.status is JobStatus.SUCCEEDED
+        assert clock.monotonic() == 30.0
+        assert engine.scheduler.tracked == 0
+
+
+async def test_waits_that_end_early_do_not_keep_their_deadlines() -> None:
+    clock = VirtualClock()
+    transport = FakeTransport(clock)
+    handles = [transport.script(f"j{i}", job("succeeded")) for i in range(600)]
+    async with make_engine(clock, transport) as engine:
+        outcomes = [
+            o async for o in engine.as_completed([(PROVIDER, h) for h in handles], timeout=3600)
+        ]
+        assert all(o.ok for o in outcomes)
+        # 600 deadlines an hour away, all moot: compacted, not kept for an hour.
+        assert engine.scheduler.timers < 300
 
 
 # ---------------------------------------------------------------------------------------

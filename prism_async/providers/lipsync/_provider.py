@@ -89,6 +89,7 @@ class LipsyncProvider(
         self.max_jobs_in_flight = max_jobs_in_flight
         # Whether the server honours wait=true: None until a long poll has been answered.
         self._long_poll: bool | None = None
+        self._reprobe = False
         self._plain_polls = 0
 
     def __repr__(self) -> str:
@@ -175,6 +176,7 @@ class LipsyncProvider(
             params=params,
             timeout=timeout,
             job_id=handle.id,
+            long_poll=wait,
         )
         self._note_long_poll(response.headers.get("x-sync-wait-mode") if wait else None, wait)
         return _wire.parse_generation(response, job_id=handle.id)
@@ -182,18 +184,21 @@ class LipsyncProvider(
     def _note_long_poll(self, mode: str | None, waited: bool) -> None:
         if waited:
             self._long_poll = (mode or "").strip().lower() == "long_poll"
-            self._plain_polls = 0
+            self._plain_polls, self._reprobe = 0, False
         elif self._long_poll is False:
             self._plain_polls += 1
             if self._plain_polls >= _REPROBE_AFTER:  # the server may honour it again
-                self._long_poll, self._plain_polls = None, 0
+                self._plain_polls, self._reprobe = 0, True
 
     def poll_hint(self, handle: JobHandle, result: GenerationResult) -> PollHint:
-        """Long poll while the server honours it (or has not been asked yet); else a plain
-        poll every :data:`PLAIN_POLL_SECONDS`."""
+        """Long poll while the server honours it (or has not been asked yet), from the
+        first poll on, so a job is known to have ended as soon as it ends. Where the server
+        ignored ``wait=true``, a plain poll every :data:`PLAIN_POLL_SECONDS`; after
+        :data:`_REPROBE_AFTER` of those, the next ones ask to be held again, at the same
+        cadence (a re-probe costs no extra request)."""
         if self._long_poll is not False:
             return PollHint(long_poll=True)
-        return PollHint(delay=PLAIN_POLL_SECONDS)
+        return PollHint(long_poll=self._reprobe, delay=PLAIN_POLL_SECONDS)
 
     def list_flow(self, status: str | None = None) -> Flow[tuple[GenerationResult, ...]]:
         """``GET /v2/generations``, optionally filtered by a raw status (``COMPLETED``...).
