@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-import uuid
+import secrets
 from collections.abc import AsyncIterator, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -133,7 +133,7 @@ class Client:
             ConnectError: Nothing was sent; submitting again is safe.
         """
         chosen = self.provider(provider)
-        key = idempotency_key or uuid.uuid4().hex
+        key = idempotency_key or secrets.token_hex(16)  # 128 random bits, as uuid4
         return await self.engine.submit(
             chosen, request, idempotency_key=key, before_create=before_create
         )

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Generic, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar
 from urllib.parse import parse_qsl, quote, unquote, urlencode
 
 import attrs
-import cattrs
-from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+
+if TYPE_CHECKING:
+    import cattrs
 
 __all__ = [
     "Cost",
@@ -207,7 +209,7 @@ class GenerationResult:
         """Plain JSON types: what ``prism-async ... --json`` prints, one object a line, and
         what the batch journal stores. ``failure`` is written as ``error``, a cost's amount
         as a number, times in ISO 8601, enums by value; ``raw`` is left out."""
-        data: dict[str, Any] = _JSON.unstructure(self)
+        data: dict[str, Any] = _json().unstructure(self)
         return data
 
     @classmethod
@@ -218,7 +220,7 @@ class GenerationResult:
         Raises:
             cattrs.ClassValidationError: A field does not fit.
         """
-        return _JSON.structure(dict(data), cls)
+        return _json().structure(dict(data), cls)
 
 
 def _str_dict(value: Mapping[str, str]) -> FrozenDict[str, str]:
@@ -278,8 +280,13 @@ class JobOutcome:
         return self.result is not None and self.result.status is JobStatus.SUCCEEDED
 
 
-def _json_converter() -> cattrs.Converter:
-    """The one converter between a :class:`GenerationResult` and its JSON form."""
+@functools.cache
+def _json() -> cattrs.Converter:
+    """The one converter between a :class:`GenerationResult` and its JSON form (built on
+    first use: ``import prism_async`` does not pay for cattrs)."""
+    import cattrs
+    from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+
     converter = cattrs.Converter()
     converter.register_unstructure_hook(Decimal, float)
     converter.register_structure_hook(Decimal, lambda value, _: Decimal(str(value)))
@@ -300,6 +307,3 @@ def _json_converter() -> cattrs.Converter:
 
 def _value(member: enum.Enum) -> Any:
     return member.value
-
-
-_JSON = _json_converter()
