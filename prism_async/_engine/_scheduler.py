@@ -54,6 +54,9 @@ log = logging.getLogger("prism_async._engine")
 FetchStatus = Callable[[VideoProvider, JobHandle, bool], Awaitable[GenerationResult]]
 OnTerminal = Callable[[VideoProvider, GenerationResult], None]
 
+#: Fetches started by one wake-up at most: ten thousand jobs due at once are started in
+#: slices, so that the event loop serves everything else in between.
+_STARTS_PER_TICK = 256
 #: Compact a heap once it holds this many stale entries and they are most of it.
 _COMPACT_AT = 256
 
@@ -290,7 +293,11 @@ class Scheduler:
     def _start_due(self, now: float) -> None:
         assert self._tasks is not None
         due = self._due
+        started = 0
         while due and due[0][0] <= now:
+            if started == _STARTS_PER_TICK:  # the rest after the loop has run others
+                self._poke()
+                return
             entry = heapq.heappop(due)
             tracked = entry[2]
             if not self._valid(*entry):
@@ -302,6 +309,7 @@ class Scheduler:
             poll = asyncio.get_running_loop().create_task(self._poll(tracked))
             self._polls.add(poll)
             poll.add_done_callback(self._polled)
+            started += 1
 
     def _valid(self, at: float, _n: int, tracked: _Tracked) -> bool:
         """Whether a due entry still stands: not polled since, and someone waits on it."""
