@@ -136,8 +136,10 @@ class HttpRequest:
 
 @attrs.frozen(kw_only=True)
 class HttpResponse:
-    """A complete HTTP response. ``headers`` keys are lower-case. ``received_at`` is set
-    by the engine from its clock (providers use it to date presigned URLs' expiry)."""
+    """A complete HTTP response. Look ``headers`` up by lower-case name (the transport's
+    are case-insensitive; one built by hand must use lower-case keys). ``received_at`` is
+    when it arrived, on the engine's clock (providers use it to date presigned URLs'
+    expiry)."""
 
     status: int
     headers: Mapping[str, str] = attrs.field(factory=dict)

@@ -323,7 +323,7 @@ class AiohttpTransport:
                 attempt.status = resp.status
                 return HttpResponse(
                     status=resp.status,
-                    headers={k.lower(): v for k, v in resp.headers.items()},
+                    headers=resp.headers,  # read-only, case-insensitive: no copy
                     body=body,
                     url=str(resp.url),
                     received_at=self.clock.now(),
