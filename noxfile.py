@@ -42,14 +42,17 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict over the package and its tests."""
-    session.install(".[cli]", "mypy>=1.10", *TEST_DEPS)
+    """mypy --strict over the package, its tests and the benchmarks."""
+    session.install(".[cli]", "mypy>=1.10", "syncsdk", *TEST_DEPS)
     # Paths on the command line: [tool.mypy] packages would check prism_async alone.
-    session.run("mypy", "--strict", "prism_async", "tests")
+    session.run("mypy", "--strict", "prism_async", "tests", "benchmarks")
 
 
 @nox.session(python="3.11")
 def bench(session: nox.Session) -> None:
-    """Benchmarks against the emulators (speed is measured here, never asserted in tests)."""
-    session.install(".[cli]")
-    session.run("python", "-m", "benchmarks", *session.posargs)
+    """The benchmark suite: the client's CPU, memory, loop lag, detection lag and import
+    time, measured and printed, never asserted (``nox -s bench -- --full``; default
+    ``--quick``; ``--only cpu,sdk,memory,lag,import``). See benchmarks/README.md."""
+    # syncsdk: the official lipsync SDK, which table 2 compares with.
+    session.install(".[cli]", "syncsdk")
+    session.run("python", "-m", "benchmarks", *(session.posargs or ["--quick"]))

@@ -1,93 +1,106 @@
-"""Benchmarks against the emulators: prism-async beside a plain-aiohttp baseline.
+"""Benchmarks of prism-async's own cost: measured and printed, never asserted in tests.
 
-Run with ``python -m nox -s bench`` (or ``python -m benchmarks [--jobs N]``). Speed is
-measured here and printed, never asserted in tests.
+Run with ``nox -s bench`` or ``python -m benchmarks [--quick|--full] [--only TABLES]``
+(``--only cpu,sdk,memory,lag,import``; ``--save FILE`` also writes the tables as
+Markdown). Quick mode (the default) takes under a minute on two cores, full mode under
+ten. See ``benchmarks/README.md`` for what each table measures and the latest results.
 
-What is compared, for N text-to-video jobs on the NanoGPT emulator (real clock, short
-emulated durations):
+Every measurement runs the server in one process and the client under test in another,
+a fresh interpreter each time, which reports its own CPU time, wall time and what it saw;
+the server counts the requests. The tables:
 
-- ``prism-async``: one Client, submit all, ``as_completed`` (one scheduler for all jobs).
-- ``plain aiohttp``: the loop people write by hand: one task per job that submits, then
-  sleeps a fixed 1 s between status requests until the job ends.
-
-Reported: wall time, HTTP requests made (counted by the emulator), requests per job.
-No other async client for these APIs exists to compare with (the lipsync SDK is sync and
-has no polling; NanoGPT's unofficial SDK has no status call).
+1. ``cpu``: client CPU per HTTP exchange and per job, prism-async beside the plain
+   aiohttp loop (one task per job: create, then sleep and GET until done), same jobs and
+   the same fixed cadence, at 100, 1,000 and 10,000 NanoGPT jobs on a fast fake server.
+2. ``sdk``: the official lipsync SDK (``syncsdk``'s ``AsyncSync``, which long-polls with
+   ``generations.get``) beside prism-async on the same lipsync workload, on the lipsync
+   emulator: CPU per job, wall time, requests per job, detection lag.
+3. ``memory``: memory per in-flight job and event-loop lag at 10,000 jobs.
+4. ``lag``: detection lag and status requests per job for NanoGPT (plain polling), Prism
+   (its hinted cadence) and lipsync (long poll), on the emulators.
+5. ``import``: ``import prism_async`` against ``import aiohttp``.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
+from pathlib import Path
 
-import aiohttp
-import anyio
+from benchmarks import table_cpu, table_import, table_lag, table_memory, table_sdk
+from benchmarks.lab import Lab
+from benchmarks.machine import describe
+from benchmarks.modes import FULL, QUICK
+from benchmarks.procs import BenchError
+from benchmarks.table import Table
 
-from prism_async import Client, VideoRequest
-from prism_async.providers.nanogpt import NanoGPTProvider
-from prism_async.testing import EmulatorServer
-from prism_async.testing.nanogpt import NanoGPTEmulator
-
-QUEUE, RUN = 0.5, 3.0
-
-
-async def _with_emulator(
-    jobs: int, body: Callable[[EmulatorServer, NanoGPTEmulator], Awaitable[None]]
-) -> tuple[float, int]:
-    emulator = NanoGPTEmulator(queue_seconds=QUEUE, run_seconds=RUN, submit_limit_per_minute=10_000)
-    emulator.balance = emulator.price * (jobs + 1)
-    async with EmulatorServer([emulator]) as server:
-        started = time.perf_counter()
-        await body(server, emulator)
-        return time.perf_counter() - started, emulator.counts.total
+# In the order they run: import time first, while the machine is quiet.
+TABLES: dict[str, Callable[[Lab], Table]] = {
+    "import": table_import.build,
+    "cpu": table_cpu.build,
+    "memory": table_memory.build,
+    "sdk": table_sdk.build,
+    "lag": table_lag.build,
+}
 
 
-async def _prism_async(server: EmulatorServer, emulator: NanoGPTEmulator, jobs: int) -> None:
-    provider = NanoGPTProvider(api_key=emulator.api_key, base_url=server.base_url("nanogpt"))
-    # The documented 50/min submit budget would dominate; lift it for a like-for-like run.
-    provider.rates = {}
-    async with Client(provider) as client:
-        handles = []
-        for _ in range(jobs):
-            handles += await client.submit(VideoRequest(model="veo2-video", prompt="bench"))
-        async for _ in client.as_completed(handles):
-            pass
+def _parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description=__doc__.split("\n")[0]
+    )
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_const", dest="mode", const=QUICK, help="default")
+    size.add_argument("--full", action="store_const", dest="mode", const=FULL)
+    parser.add_argument(
+        "--only", default=",".join(TABLES), help=f"comma-separated, of: {', '.join(TABLES)}"
+    )
+    parser.add_argument("--save", type=Path, help="also write the tables here, as Markdown")
+    args = parser.parse_args(argv)
+    args.mode = args.mode or QUICK
+    args.only = [name.strip() for name in args.only.split(",") if name.strip()]
+    unknown = set(args.only) - set(TABLES)
+    if unknown:
+        parser.error(f"unknown table(s): {', '.join(sorted(unknown))}")
+    return args
 
 
-async def _plain(server: EmulatorServer, emulator: NanoGPTEmulator, jobs: int) -> None:
-    base = server.base_url("nanogpt")
-    headers = {"x-api-key": emulator.api_key}
-    async with aiohttp.ClientSession(headers=headers) as session:
-
-        async def one() -> None:
-            body = {"model": "veo2-video", "prompt": "bench"}
-            async with session.post(f"{base}/generate-video", json=body) as resp:
-                run_id = (await resp.json())["runId"]
-            while True:
-                await anyio.sleep(1.0)
-                params = {"requestId": run_id}
-                async with session.get(f"{base}/video/status", params=params) as resp:
-                    status = (await resp.json())["data"]["status"]
-                if status in ("COMPLETED", "FAILED"):
-                    return
-
-        async with anyio.create_task_group() as tasks:
-            for _ in range(jobs):
-                tasks.start_soon(one)
-
-
-async def main(jobs: int) -> None:
-    print(f"{jobs} text-to-video jobs, each {QUEUE + RUN:g} s on the NanoGPT emulator\n")
-    print(f"{'client':<14} {'wall s':>8} {'requests':>9} {'per job':>8}")
-    for name, runner in (("prism-async", _prism_async), ("plain aiohttp", _plain)):
-        wall, requests = await _with_emulator(
-            jobs, lambda server, emu, run=runner: run(server, emu, jobs)
-        )
-        print(f"{name:<14} {wall:>8.2f} {requests:>9} {requests / jobs:>8.1f}")
+def main(argv: list[str]) -> None:
+    args = _parse(argv)
+    started = time.perf_counter()
+    lab = Lab(args.mode)
+    header = [f"prism-async benchmarks, {args.mode.name} mode", ""]
+    header += [f"- {line}" for line in describe()]
+    print("\n".join(header) + "\n", flush=True)
+    if "sdk" in args.only or "lag" in args.only:
+        # The light runs of tables 2 and 4 together (side by side in quick mode).
+        wanted = table_lag.runs(lab) if "lag" in args.only else []
+        wanted += [r for r in table_sdk.RUNS if "sdk" in args.only and r not in wanted]
+        wanted = [r for r in wanted if r[1] != "syncsdk" or table_sdk.sdk_installed()]
+    else:
+        wanted = []
+    out = [*header, ""]
+    failed = []
+    for name in (n for n in TABLES if n in args.only):
+        lab.log(f"table {name}")
+        try:
+            if name in ("sdk", "lag"):
+                lab.prefetch(wanted)
+            text = TABLES[name](lab).render()
+        except BenchError as exc:  # a client or server process failed: say so, go on
+            failed.append(name)
+            text = f"### Table {name}: FAILED\n\n```\n{exc}\n```\n"
+        print(text, flush=True)
+        out.append(text)
+    elapsed = time.perf_counter() - started
+    print(f"{args.mode.name} mode took {elapsed:.0f} s", flush=True)
+    if args.save:
+        out.append(f"({args.mode.name} mode took {elapsed:.0f} s)\n")
+        args.save.write_text("\n".join(out), encoding="utf-8")
+    if failed:
+        sys.exit(f"failed: {', '.join(failed)}")
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(prog="python -m benchmarks")
-    parser.add_argument("--jobs", type=int, default=200)
-    anyio.run(main, parser.parse_args().jobs)
+    main(sys.argv[1:])

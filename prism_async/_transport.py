@@ -27,10 +27,9 @@ never sent again elsewhere. Downloads follow redirects; they carry no credential
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Protocol
@@ -106,8 +105,8 @@ class TransportConfig:
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
     total_timeout: float = 120.0
-    max_connections: int = 128
-    max_connections_per_host: int = 96
+    max_connections: int = 160
+    max_connections_per_host: int = 128
     attempts: int = 4
     wait_initial: float = 0.5
     wait_max: float = 10.0
@@ -292,46 +291,37 @@ class AiohttpTransport:
             )
         if isinstance(request.body, FileBody):
             headers.setdefault("Content-Type", request.body.content_type)
-        log.debug("%s %s (%s)", request.method, _strip_query(request.url), request.kind)
-        where = f"{request.method} {_host(request.url)}"
-        if request.body is None or isinstance(request.body, bytes):
-            # No file to open: the common case skips the context manager's cost.
-            if request.body is not None:
-                options["data"] = request.body
-            return await self._answer(session, request, options, attempt, traced, where)
-        async with self._body(request) as data:
-            options["data"] = data
-            return await self._answer(session, request, options, attempt, traced, where)
-
-    async def _answer(
-        self,
-        session: aiohttp.ClientSession,
-        request: HttpRequest,
-        options: dict[str, Any],
-        attempt: _Attempt,
-        traced: bool,
-        where: str,
-    ) -> HttpResponse:
-        if "data" not in options and request.json is not None:
-            options["json"] = request.json
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s %s (%s)", request.method, _strip_query(request.url), request.kind)
+        opened: list[IO[bytes]] = []  # files opened for this attempt, closed after it
         try:
-            self.requests_sent += 1
-            async with session.request(request.method, request.url, **options) as resp:
-                if resp.status in _REDIRECTS:
-                    raise _redirect(request, resp.status, resp.headers.get("Location"))
-                body = await self._read_capped(resp)
-                attempt.status = resp.status
-                return HttpResponse(
-                    status=resp.status,
-                    headers=resp.headers,  # read-only, case-insensitive: no copy
-                    body=body,
-                    url=str(resp.url),
-                    received_at=self.clock.now(),
-                )
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-            if attempt.refused is not None:
-                raise  # the caller's before_send stopped it: nothing was sent
-            raise _mapped(exc, where, attempt.sent if traced else _sent_judged(exc)) from exc
+            if request.body is not None:  # a file that cannot be opened raises as it is
+                options["data"] = await self._data(request.body, opened)
+            elif request.json is not None:
+                options["json"] = request.json
+            try:
+                self.requests_sent += 1
+                async with session.request(request.method, request.url, **options) as resp:
+                    if resp.status in _REDIRECTS:
+                        raise _redirect(request, resp.status, resp.headers.get("Location"))
+                    body = await self._read_capped(resp)
+                    attempt.status = resp.status
+                    return HttpResponse(
+                        status=resp.status,
+                        headers=resp.headers,  # read-only, case-insensitive: no copy
+                        body=body,
+                        url=request.url,  # never redirected: the URL asked, without query
+                        received_at=self.clock.now(),
+                    )
+            except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+                if attempt.refused is not None:
+                    raise  # the caller's before_send stopped it: nothing was sent
+                where = f"{request.method} {_host(request.url)}"
+                sent = attempt.sent if traced else _sent_judged(exc)
+                raise _mapped(exc, where, sent) from exc
+        finally:
+            for opened_file in opened:
+                opened_file.close()
 
     async def _read_capped(self, resp: aiohttp.ClientResponse) -> bytes:
         limit = self.config.max_response_bytes
@@ -347,24 +337,16 @@ class AiohttpTransport:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    @contextlib.asynccontextmanager
-    async def _body(self, request: HttpRequest) -> AsyncIterator[Any]:
-        """The aiohttp ``data`` for a request body; files opened per attempt, then closed."""
-        body = request.body
-        if body is None or isinstance(body, bytes):
-            yield body
-            return
-        opened: list[IO[bytes]] = []
-        try:
-            if isinstance(body, FileBody):
-                handle = await asyncio.to_thread(open, body.path, "rb")
-                opened.append(handle)
-                yield handle
-            else:
-                yield await self._form(body, opened)
-        finally:
-            for opened_file in opened:
-                opened_file.close()
+    @classmethod
+    async def _data(cls, body: bytes | FileBody | Multipart, opened: list[IO[bytes]]) -> Any:
+        """The aiohttp ``data`` for a request body; files it opens go into ``opened``."""
+        if isinstance(body, bytes):
+            return body
+        if isinstance(body, FileBody):
+            handle = await asyncio.to_thread(open, body.path, "rb")
+            opened.append(handle)
+            return handle
+        return await cls._form(body, opened)
 
     @staticmethod
     async def _form(body: Multipart, opened: list[IO[bytes]]) -> aiohttp.FormData:

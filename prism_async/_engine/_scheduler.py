@@ -37,7 +37,7 @@ import anyio
 import anyio.abc
 import attrs
 
-from prism_async._clock import Clock
+from prism_async._clock import Clock, SystemClock
 from prism_async._errors import (
     PollTimeout,
     PrismAsyncError,
@@ -57,6 +57,8 @@ OnTerminal = Callable[[VideoProvider, GenerationResult], None]
 #: Fetches started by one wake-up at most: ten thousand jobs due at once are started in
 #: slices, so that the event loop serves everything else in between.
 _STARTS_PER_TICK = 256
+#: The shortest time between two rings of the alarm, in seconds.
+_ALARM_SPACING = 0.005
 #: Compact a heap once it holds this many stale entries and they are most of it.
 _COMPACT_AT = 256
 
@@ -71,7 +73,8 @@ class _Tracked:
     errors: int = 0
     long_poll: bool = False
     last: GenerationResult | None = None
-    in_flight: anyio.CancelScope | None = None
+    #: The poll task while a status fetch is in flight (cancelled when nobody waits).
+    in_flight: asyncio.Task[None] | None = None
 
 
 @attrs.define(eq=False)
@@ -87,13 +90,13 @@ class Watch:
     error: BaseException | None = None
 
 
-def _fetch_deadline(tracked: _Tracked, now: float) -> float:
+def _fetch_deadline(tracked: _Tracked, now: float, loop: asyncio.AbstractEventLoop) -> float:
     """When a status fetch for ``tracked`` must end, on the event loop's clock: as the
     last of its waiters' deadlines passes (nothing is left to wait for it then)."""
     last = max((w.deadline for w in tracked.watches), default=math.inf)
     if last == math.inf:
         return math.inf
-    return anyio.current_time() + max(0.0, last - now)
+    return loop.time() + max(0.0, last - now)
 
 
 class Scheduler:
@@ -121,6 +124,10 @@ class Scheduler:
         self._alarm = math.inf
         self._alarm_moved = anyio.Event()
         self._alarm_scope: anyio.CancelScope | None = None
+        self._rang = -math.inf  # when the alarm last rang
+        # On the system clock, the timeline's own deadlines cancel a fetch nobody waits
+        # for; another clock (a virtual one) needs the event loop's clock to bound it.
+        self._bounded = not isinstance(clock, SystemClock)
 
     @property
     def tracked(self) -> int:
@@ -218,12 +225,13 @@ class Scheduler:
             )
             self._jobs[handle] = tracked
             self._schedule(tracked)
+            self._due_at(tracked.due, now)
         deadline = now + timeout if math.isfinite(timeout) else math.inf
         watch = Watch(deadline=deadline, tracked=tracked, on_done=on_done)
         tracked.watches.add(watch)
         if deadline != math.inf:
             heapq.heappush(self._deadlines, (deadline, next(self._order), watch))
-        self._poke()
+            self._due_at(deadline, now)
         return watch
 
     def _schedule(self, tracked: _Tracked) -> None:
@@ -240,10 +248,9 @@ class Scheduler:
             self._stale_deadlines += 1
             self._compact()
         if not tracked.watches and self._jobs.get(tracked.handle) is tracked:
-            del self._jobs[tracked.handle]
+            del self._jobs[tracked.handle]  # its entries go stale: no wake-up is needed
             if tracked.in_flight is not None:
                 tracked.in_flight.cancel()
-            self._poke()
 
     def _end(
         self, watch: Watch, result: GenerationResult | None, error: BaseException | None
@@ -254,6 +261,15 @@ class Scheduler:
 
     def _poke(self) -> None:
         self._changed.set()
+
+    def _due_at(self, at: float, now: float) -> None:
+        """Something falls due at ``at``: wake the timeline now, or move the alarm
+        earlier if it rings later. Nothing else wakes the timeline (a fetch that ends
+        with its job due later, or a wait that leaves, costs no wake-up)."""
+        if at <= now:
+            self._poke()
+        elif at < self._alarm:
+            self._set_alarm(at)
 
     async def _tick(self) -> None:
         now = self._clock.monotonic()
@@ -280,9 +296,14 @@ class Scheduler:
                 continue  # moved earlier
             if self._alarm == target:
                 self._alarm = math.inf
+            self._rang = target
             self._poke()
 
     def _set_alarm(self, at: float) -> None:
+        # Rings are at least _ALARM_SPACING apart: jobs falling due within a few
+        # milliseconds of each other share one wake-up (a poll is late by less than that,
+        # never early), instead of a wake-up each.
+        at = max(at, self._rang + _ALARM_SPACING)
         if at < self._alarm:
             self._alarm = at
             if self._alarm_scope is not None:
@@ -302,11 +323,14 @@ class Scheduler:
             tracked = entry[2]
             if not self._valid(*entry):
                 continue
-            tracked.in_flight = anyio.CancelScope(deadline=_fetch_deadline(tracked, now))
             self._fetching += 1
             # A bare asyncio task, not the task group's start_soon: one is spawned per
-            # poll, and anyio's costs five times as much. run() cancels and awaits them.
-            poll = asyncio.get_running_loop().create_task(self._poll(tracked))
+            # poll, and anyio's costs five times as much. run() cancels and awaits them;
+            # leave() cancels it when nobody waits for it any more.
+            loop = asyncio.get_running_loop()
+            deadline = _fetch_deadline(tracked, now, loop)
+            poll = loop.create_task(self._poll(tracked, deadline))
+            tracked.in_flight = poll
             self._polls.add(poll)
             poll.add_done_callback(self._polled)
             started += 1
@@ -370,38 +394,44 @@ class Scheduler:
         if not poll.cancelled() and poll.exception() is not None:  # a bug: _poll catches all
             log.error("a status poll failed", exc_info=poll.exception())
 
-    async def _poll(self, tracked: _Tracked) -> None:
-        assert tracked.in_flight is not None
+    async def _poll(self, tracked: _Tracked, deadline: float) -> None:
+        poll = tracked.in_flight
+        assert poll is not None
+        timer = None
+        if deadline != math.inf and self._bounded:  # cancel the fetch at the deadline
+            timer = asyncio.get_running_loop().call_at(deadline, poll.cancel)
         try:
-            with tracked.in_flight:
-                await self._poll_once(tracked)
+            try:
+                result = await self._fetch(tracked.provider, tracked.handle, tracked.long_poll)
+            except Exception as exc:
+                self._failed(tracked, exc)
+            else:
+                self._answered(tracked, result)
         finally:
+            if timer is not None:
+                timer.cancel()
             tracked.in_flight = None
             self._fetching -= 1
             if self._jobs.get(tracked.handle) is tracked:
                 self._schedule(tracked)
-            self._poke()
+                self._due_at(tracked.due, self._clock.monotonic())
 
-    async def _poll_once(self, tracked: _Tracked) -> None:
-        try:
-            result = await self._fetch(tracked.provider, tracked.handle, tracked.long_poll)
-        except PrismAsyncError as exc:
-            if not status_failure_transient(exc):
-                self._resolve(tracked, error=exc)
-                return
-            tracked.errors += 1
-            if tracked.errors > self.policy.error_budget:
-                self._resolve(tracked, error=exc)
-                return
-            retry_after = exc.retry_after if isinstance(exc, RateLimitedError) else None
-            log.info("status of %s failed (%s); retrying", tracked.handle, exc)
-            tracked.due = self._clock.monotonic() + self.policy.error_delay(
-                tracked.errors, retry_after
-            )
-            return
-        except Exception as exc:  # an API refusal, or a provider bug: this job's waiters get it
+    def _failed(self, tracked: _Tracked, exc: Exception) -> None:
+        """A status fetch failed: poll again later within the error budget, or end the
+        job's waits with the error (an API refusal, or a provider bug)."""
+        if not isinstance(exc, PrismAsyncError) or not status_failure_transient(exc):
             self._resolve(tracked, error=exc)
             return
+        tracked.errors += 1
+        if tracked.errors > self.policy.error_budget:
+            self._resolve(tracked, error=exc)
+            return
+        retry_after = exc.retry_after if isinstance(exc, RateLimitedError) else None
+        log.info("status of %s failed (%s); retrying", tracked.handle, exc)
+        tracked.due = self._clock.monotonic() + self.policy.error_delay(tracked.errors, retry_after)
+
+    def _answered(self, tracked: _Tracked, result: GenerationResult) -> None:
+        """A status came: end the job's waits if it is terminal, else set its next poll."""
         tracked.errors = 0
         tracked.polls += 1
         tracked.last = result

@@ -1,0 +1,94 @@
+"""prism-async driving one workload: submit every job (concurrently), then
+``Client.as_completed`` over them all.
+
+Run as ``python -m benchmarks.client_prism SPEC_JSON``. The spec names the provider, its
+base URL and key, the number of jobs, optionally a fixed poll cadence (``interval``,
+``first_delay``; see :func:`benchmarks.workloads.engine_config`) and the budgets to lift.
+With ``stats_url`` it takes the memory probes of :mod:`benchmarks.probes`;
+``tracemalloc: true`` traces Python memory as well (slow: for memory only), and
+``stop_after_probes: true`` ends the run after the last probe, abandoning the jobs.
+
+One warm-up job is submitted and its status fetched once before the measured window, so
+that one-time costs (lazily built converters, the first connection) are not counted; the
+window ends when the last result is out, before the client closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tracemalloc
+from typing import Any
+
+import aiohttp
+import anyio
+
+from benchmarks.meter import WARMUP, LoopLag, Meter, Yields, read_spec, report
+from benchmarks.probes import Probes
+from benchmarks.stats import summary_ms
+from benchmarks.workloads import engine_config, provider_for, request_for
+from prism_async import Client, JobHandle
+
+__all__ = ["run"]
+
+
+async def _submit_all(client: Client, provider: str, jobs: int) -> list[JobHandle]:
+    handles: list[JobHandle] = []
+
+    async def one(index: int) -> None:
+        handles.extend(await client.submit(request_for(provider, index)))
+
+    async with anyio.create_task_group() as tasks:
+        for index in range(jobs):
+            tasks.start_soon(one, index)
+    return handles
+
+
+async def run(spec: dict[str, Any]) -> dict[str, Any]:
+    jobs, name = int(spec["jobs"]), spec["provider"]
+    provider = provider_for(spec)
+    yields, meter, lag = Yields(), Meter(), LoopLag()
+    async with aiohttp.ClientSession() as side:  # the probes' own session
+        probes = Probes(spec["stats_url"], side) if spec.get("stats_url") else None
+
+        async def probe(run: anyio.CancelScope) -> None:
+            assert probes is not None
+            await probes.watch(jobs)
+            if spec.get("stop_after_probes"):
+                run.cancel()
+
+        if spec.get("tracemalloc"):
+            tracemalloc.start()
+        async with Client(provider, config=engine_config(spec)) as client:
+            (warm,) = await client.submit(request_for(name, jobs))
+            await client.get(warm)
+            if probes is not None:
+                await probes.base()
+            lag.start()
+            meter.start()
+            handles = await _submit_all(client, name, jobs)
+            submitted = meter.elapsed()
+            async with anyio.create_task_group() as tasks:
+                if probes is not None:
+                    tasks.start_soon(probe, tasks.cancel_scope)
+                async for outcome in client.as_completed(handles):
+                    yields.done(outcome.handle.id, outcome.ok)
+                tasks.cancel_scope.cancel()
+            meter.stop()
+            await lag.stop()
+    return {
+        **meter.as_dict(),
+        "submit_s": submitted,
+        "warmup": WARMUP,
+        "yields": yields.at if spec.get("want_yields", True) else {},
+        "failed": yields.failed,
+        "lag_ms": summary_ms(lag.late),
+        "memory": probes.readings if probes is not None else {},
+    }
+
+
+def main() -> None:
+    report(asyncio.run(run(read_spec())))
+
+
+if __name__ == "__main__":
+    main()
