@@ -32,15 +32,12 @@ __all__ = ["run"]
 
 
 async def _submit_all(client: Client, provider: str, jobs: int) -> list[JobHandle]:
-    handles: list[JobHandle] = []
-
-    async def one(index: int) -> None:
-        handles.extend(await client.submit(request_for(provider, index)))
-
-    async with anyio.create_task_group() as tasks:
-        for index in range(jobs):
-            tasks.start_soon(one, index)
-    return handles
+    # asyncio.gather, as the plain loop starts its jobs: the fan-out is the caller's code,
+    # so both clients pay the same for it (an anyio task group costs ~20 us a task more).
+    submitted = await asyncio.gather(
+        *(client.submit(request_for(provider, index)) for index in range(jobs))
+    )
+    return [handle for handles in submitted for handle in handles]
 
 
 async def run(spec: dict[str, Any]) -> dict[str, Any]:
