@@ -22,7 +22,8 @@ nox.options.sessions = ["tests", "lint", "typecheck"]
 nox.options.error_on_missing_interpreters = False
 nox.options.reuse_existing_virtualenvs = True
 
-TEST_DEPS = ["pytest>=8", "hypothesis>=6.100", "pytest-timeout>=2.3"]
+# uvicorn: a real ASGI server for the webhook receiver's ASGI application.
+TEST_DEPS = ["pytest>=8", "hypothesis>=6.100", "pytest-timeout>=2.3", "uvicorn>=0.30"]
 
 
 @nox.session(python=PYTHONS)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import prism_async._registry as registry
 from prism_async._clock import Clock, SystemClock
@@ -17,7 +17,11 @@ from prism_async._errors import GenerationFailed, RequestValidationError
 from prism_async._http import Flow
 from prism_async._provider import VideoProvider
 from prism_async._results import GenerationResult, JobHandle, JobOutcome, JobStatus
+from prism_async._secrets import Secret
 from prism_async._transport import AiohttpTransport, Transport, TransportConfig
+
+if TYPE_CHECKING:
+    from prism_async.webhooks import Delivery, WebhookReceiver
 
 __all__ = ["Client"]
 
@@ -37,6 +41,16 @@ class Client:
         transport_config: Timeouts, pool and retries of the default transport.
         clock: Time for polling, deadlines and budgets (inject a virtual one in tests).
         config: Scheduling settings.
+        webhook_base_url: The public URL where :attr:`webhooks` is mounted (default: the
+            ``PRISM_ASYNC_WEBHOOK_URL`` variable). With one, each job submitted to a
+            provider with callbacks names its own callback URL there, and its wait ends
+            on the callback, a safety-net poll catching a lost one (see
+            :mod:`prism_async.webhooks`).
+        webhook_secret: The lipsync signing secret (``whsec_...``; default: the
+            ``SYNC_WEBHOOK_SECRET`` variable); without one, lipsync jobs are polled.
+        on_webhook: Called with every verified delivery
+            (:class:`~prism_async.webhooks.Delivery`), also those for jobs nobody here
+            waits on.
     """
 
     def __init__(
@@ -46,6 +60,9 @@ class Client:
         transport_config: TransportConfig | None = None,
         clock: Clock | None = None,
         config: EngineConfig | None = None,
+        webhook_base_url: str | None = None,
+        webhook_secret: str | Secret | None = None,
+        on_webhook: Callable[[Delivery], Any] | None = None,
     ) -> None:
         if not providers:
             raise ValueError("a Client needs at least one provider")
@@ -59,6 +76,17 @@ class Client:
         # One clock for every wait: polling, budgets, deadlines and the transport's backoff.
         self.transport: Transport = transport or AiohttpTransport(transport_config, clock=clock)
         self.engine = Engine(self.transport, clock=clock, config=config)
+        self.webhook_base_url = webhook_base_url or os.environ.get("PRISM_ASYNC_WEBHOOK_URL")
+        #: The receiver to mount at ``webhook_base_url`` (None without one).
+        self.webhooks: WebhookReceiver | None = None
+        if self.webhook_base_url:
+            self.webhooks = _receiver(
+                self.webhook_base_url,
+                providers,
+                webhook_secret or os.environ.get("SYNC_WEBHOOK_SECRET"),
+                on_webhook,
+            )
+            self.webhooks.listener = self.engine.webhook
 
     @classmethod
     def from_env(
@@ -134,9 +162,35 @@ class Client:
         """
         chosen = self.provider(provider)
         key = idempotency_key or secrets.token_hex(16)  # 128 random bits, as uuid4
-        return await self.engine.submit(
+        callback, request = self._with_callback(chosen, request)
+        handles = await self.engine.submit(
             chosen, request, idempotency_key=key, before_create=before_create
         )
+        if callback is not None:
+            self._expect_callbacks(chosen, callback, handles)
+        return handles
+
+    def _with_callback(self, provider: VideoProvider, request: object) -> tuple[str | None, object]:
+        """``(callback URL, request naming it)``, or ``(None, request)`` where the job is
+        polled (no receiver, no callbacks for this provider or request, no secret)."""
+        hooks = self.webhooks
+        if hooks is None or self.webhook_base_url is None:
+            return None, request
+        capable = hooks.providers.get(provider.name)
+        if capable is None or not hooks.accepts(provider.name):
+            return None, request
+        url = hooks.callback_url(self.webhook_base_url, provider.name)
+        named = capable.with_webhook(request, url)
+        return (None, request) if named is None else (url, named)
+
+    def _expect_callbacks(
+        self, provider: VideoProvider, url: str, handles: tuple[JobHandle, ...]
+    ) -> None:
+        assert self.webhooks is not None
+        self.engine.expect_webhook(provider, handles)
+        self.webhooks.bind(url, handles)
+        for call in self.webhooks.claim(provider.name, handles):  # came before the answer
+            self.engine.webhook(provider.name, call)
 
     async def get(self, job: Job) -> GenerationResult:
         """The job's current state."""
@@ -204,3 +258,18 @@ class Client:
     @staticmethod
     def _handle(job: Job) -> JobHandle:
         return job if isinstance(job, JobHandle) else JobHandle.parse(job)
+
+
+def _receiver(
+    base_url: str,
+    providers: Iterable[VideoProvider],
+    secret: str | Secret | None,
+    on_webhook: Callable[[Delivery], Any] | None,
+) -> WebhookReceiver:
+    if not base_url.startswith(("https://", "http://")):
+        raise RequestValidationError(
+            "webhook_base_url", f"must be an HTTP(S) URL the providers can reach: {base_url!r}"
+        )
+    from prism_async.webhooks import WebhookReceiver
+
+    return WebhookReceiver(providers, secret=secret, on_delivery=on_webhook)

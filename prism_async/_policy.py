@@ -111,6 +111,9 @@ class PollPolicy:
         jitter: Relative random spread of every pause (0.1 = ±10%).
         error_budget: Consecutive transient failures (5xx, timeouts, malformed bodies,
             429s) tolerated for one job before its waiters get the error.
+        safety_net: Seconds between polls of a job whose end a webhook will announce:
+            the poll that still ends it if the callback is lost (a documented floor, if
+            higher, wins).
     """
 
     first_delay: float = 2.0
@@ -119,6 +122,7 @@ class PollPolicy:
     backoff: float = 1.5
     jitter: float = 0.1
     error_budget: int = 5
+    safety_net: float = 300.0
 
     def delay(self, hint: PollHint, polls: int) -> float:
         """Seconds to the next poll of a job that is not finished. The engine's clamps and

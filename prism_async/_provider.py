@@ -13,6 +13,7 @@ import attrs
 
 from prism_async._http import Flow
 from prism_async._results import Cost, GenerationResult, JobHandle
+from prism_async._secrets import Secret
 
 __all__ = [
     "ModelInfo",
@@ -23,7 +24,9 @@ __all__ = [
     "SupportsJobLimit",
     "SupportsList",
     "SupportsModels",
+    "SupportsWebhooks",
     "VideoProvider",
+    "WebhookCall",
 ]
 
 
@@ -172,3 +175,60 @@ class SupportsJobLimit(Protocol):
     """
 
     max_jobs_in_flight: int | None
+
+
+@attrs.frozen(kw_only=True)
+class WebhookCall:
+    """What a provider read from a webhook delivery.
+
+    Args:
+        job_id: The job the delivery is about.
+        result: The job's state as the delivery tells it, where the delivery is signed and
+            so can be believed; None where it is not (the engine then confirms it with one
+            status fetch).
+    """
+
+    job_id: str
+    result: GenerationResult | None = None
+
+
+@runtime_checkable
+class SupportsWebhooks(Protocol):
+    """The API calls back when a job ends, at a URL given with the create (Prism's
+    template generations, the lipsync API).
+
+    Attributes:
+        webhooks_signed: Whether deliveries carry a signature to verify (lipsync). An
+            unsigned delivery (Prism) is trusted only through the unguessable token in
+            its callback URL, and its result only after one status fetch.
+    """
+
+    webhooks_signed: bool
+
+    def with_webhook(self, request: object, url: str) -> object | None:
+        """``request`` carrying ``url`` as its callback, or None where this kind of
+        request takes none (or already names its own): such a job is polled."""
+        ...
+
+    def read_webhook(
+        self,
+        headers: Mapping[str, str],
+        body: bytes,
+        *,
+        secret: Secret | None,
+        tolerance: float,
+        now: float,
+    ) -> WebhookCall:
+        """Verify (where signed) and read a delivery.
+
+        Args:
+            headers: The delivery's headers, names in lower case.
+            body: Its raw body, as received.
+            secret: The signing secret, for signed deliveries.
+            tolerance: Seconds a signed timestamp may be off, a finite positive number.
+            now: Unix seconds to judge the timestamp by.
+
+        Raises:
+            WebhookVerificationError: Forged, tampered, stale or unreadable.
+        """
+        ...

@@ -23,7 +23,7 @@ from prism_async._engine._slots import SlotWaiter
 from prism_async._errors import ConcurrencyLimitError, PrismAsyncError
 from prism_async._http import Flow, HttpRequest, HttpResponse, ReadFile, StatFile
 from prism_async._policy import PollPolicy
-from prism_async._provider import VideoProvider
+from prism_async._provider import VideoProvider, WebhookCall
 from prism_async._results import GenerationResult, JobHandle, JobOutcome, JobStatus
 from prism_async._retry_after import parse_retry_after
 from prism_async._transport import Transport
@@ -85,6 +85,8 @@ class Engine:
         self._budgets: dict[tuple[str, str], RateBudget] = {}
         self._limiters: dict[tuple[str, bool], asyncio.Semaphore] = {}
         self._fresh: dict[JobHandle, float] = {}
+        #: (provider, job id) of the jobs whose end a webhook will announce.
+        self._webhooked: set[tuple[str, str]] = set()
         self._tasks: anyio.abc.TaskGroup | None = None
         #: HTTP exchanges made, by provider name (retries inside the transport not counted).
         self.requests: collections.Counter[str] = collections.Counter()
@@ -186,9 +188,14 @@ class Engine:
     ) -> GenerationResult:
         """Wait for the job's terminal result (failed and canceled results included)."""
         limit = self.config.default_timeout if timeout is None else timeout
-        delay, long_poll = self._first_poll(provider, handle)
+        delay, long_poll, webhook = self._first_poll(provider, handle)
         return await self.scheduler.wait(
-            provider, handle, timeout=limit, first_delay=delay, long_poll=long_poll
+            provider,
+            handle,
+            timeout=limit,
+            first_delay=delay,
+            long_poll=long_poll,
+            webhook=webhook,
         )
 
     def _watch(
@@ -199,28 +206,45 @@ class Engine:
         on_done: Callable[[Watch], None],
     ) -> Watch:
         limit = self.config.default_timeout if timeout is None else timeout
-        delay, long_poll = self._first_poll(provider, handle)
+        delay, long_poll, webhook = self._first_poll(provider, handle)
         return self.scheduler.watch(
             provider,
             handle,
             timeout=limit,
             first_delay=delay,
             long_poll=long_poll,
+            webhook=webhook,
             on_done=on_done,
         )
 
-    def _first_poll(self, provider: VideoProvider, handle: JobHandle) -> tuple[float, bool]:
-        """When a job is first polled, and whether as a long poll: as the provider advises
-        for a job just submitted (its ``poll_hint`` for a queued result with no raw
-        status). A job submitted here is polled that long after its submission; one
+    def _first_poll(self, provider: VideoProvider, handle: JobHandle) -> tuple[float, bool, bool]:
+        """When a job is first polled, whether as a long poll, and whether a webhook will
+        announce its end: as the provider advises for a job just submitted (its
+        ``poll_hint`` for a queued result with no raw status). A job submitted here is
+        polled that long after its submission (a webhook job: the safety net's time); one
         submitted elsewhere (a handle read back) at once."""
         queued = GenerationResult(provider=provider.name, id=handle.id, status=JobStatus.QUEUED)
         hint = provider.poll_hint(handle, queued)
+        webhook = (provider.name, handle.id) in self._webhooked
         submitted = self._fresh.pop(handle, None)
         if submitted is None:
-            return 0.0, hint.long_poll
-        due = submitted + self.config.poll.first(hint)
-        return max(0.0, due - self.clock.monotonic()), hint.long_poll
+            return 0.0, hint.long_poll and not webhook, webhook
+        policy = self.config.poll
+        first = max(policy.safety_net, hint.floor or 0.0) if webhook else policy.first(hint)
+        due = submitted + first
+        return max(0.0, due - self.clock.monotonic()), hint.long_poll and not webhook, webhook
+
+    def expect_webhook(self, provider: VideoProvider, handles: Iterable[JobHandle]) -> None:
+        """A webhook will announce these jobs' ends: wait on them with a safety-net poll
+        only (:attr:`PollPolicy.safety_net`), and let :meth:`webhook` end them."""
+        self._webhooked.update((provider.name, handle.id) for handle in handles)
+
+    def webhook(self, provider: str, call: WebhookCall) -> bool:
+        """A verified webhook delivery: ends the job's waits (a signed result), or makes
+        the job due now for one confirming status fetch (an unsigned one). Whether anyone
+        here waits on the job."""
+        expected = (provider, call.job_id) in self._webhooked
+        return self.scheduler.deliver(provider, call.job_id, call.result, expected=expected)
 
     async def as_completed(
         self,
@@ -268,6 +292,7 @@ class Engine:
 
     def _job_ended(self, provider: VideoProvider, result: GenerationResult) -> None:
         self._slots.freed(provider.name)
+        self._webhooked.discard((provider.name, result.id))
 
     def _require_running(self) -> anyio.abc.TaskGroup:
         if self._tasks is None:

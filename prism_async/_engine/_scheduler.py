@@ -57,6 +57,9 @@ OnTerminal = Callable[[VideoProvider, GenerationResult], None]
 #: Fetches started by one wake-up at most: ten thousand jobs due at once are started in
 #: slices, so that the event loop serves everything else in between.
 _STARTS_PER_TICK = 256
+#: Deliveries kept for jobs not waited on yet, at most.
+_EARLY_KEPT = 4096
+_NONE = object()
 #: The shortest time between two rings of the alarm, in seconds.
 _ALARM_SPACING = 0.005
 #: Compact a heap once it holds this many stale entries and they are most of it.
@@ -72,6 +75,10 @@ class _Tracked:
     polls: int = 0
     errors: int = 0
     long_poll: bool = False
+    #: A webhook will announce its end: polled only as a safety net.
+    webhook: bool = False
+    #: A callback came while a fetch was in flight: fetch again as soon as it ends.
+    hurry: bool = False
     last: GenerationResult | None = None
     #: The poll task while a status fetch is in flight (cancelled when nobody waits).
     in_flight: asyncio.Task[None] | None = None
@@ -110,6 +117,10 @@ class Scheduler:
         self._clock = clock
         self.policy = policy
         self._jobs: dict[JobHandle, _Tracked] = {}
+        #: The same jobs by (provider, job id): how a webhook delivery finds its job.
+        self._ids: dict[tuple[str, str], _Tracked] = {}
+        #: Deliveries for jobs expected but not waited on yet, oldest first.
+        self._early: dict[tuple[str, str], GenerationResult | None] = {}
         self._changed = anyio.Event()
         self._tasks: anyio.abc.TaskGroup | None = None
         self._fetching = 0
@@ -181,6 +192,7 @@ class Scheduler:
         timeout: float,
         first_delay: float,
         long_poll: bool = False,
+        webhook: bool = False,
     ) -> GenerationResult:
         """Wait for a job to end; raise PollTimeout at the deadline or the error that ended
         polling. Cancelling the caller stops the job's polling if nobody else waits on it."""
@@ -191,6 +203,7 @@ class Scheduler:
             timeout=timeout,
             first_delay=first_delay,
             long_poll=long_poll,
+            webhook=webhook,
             on_done=lambda _: ended.set(),
         )
         try:
@@ -211,6 +224,7 @@ class Scheduler:
         first_delay: float,
         on_done: Callable[[Watch], None],
         long_poll: bool = False,
+        webhook: bool = False,
     ) -> Watch:
         """Start waiting on a job without a task of its own: ``on_done`` is called when
         the wait ends (many-job waits use this; a task and an event per job would cost
@@ -218,12 +232,19 @@ class Scheduler:
         if self._tasks is None:
             raise RuntimeError("the engine is not running: use the Client as 'async with'")
         now = self._clock.monotonic()
+        early: object = _NONE
         tracked = self._jobs.get(handle)
         if tracked is None:
             tracked = _Tracked(
-                provider=provider, handle=handle, due=now + first_delay, long_poll=long_poll
+                provider=provider,
+                handle=handle,
+                due=now + first_delay,
+                long_poll=long_poll,
+                webhook=webhook,
             )
             self._jobs[handle] = tracked
+            self._ids[provider.name, handle.id] = tracked
+            early = self._early.pop((provider.name, handle.id), _NONE)
             self._schedule(tracked)
             self._due_at(tracked.due, now)
         deadline = now + timeout if math.isfinite(timeout) else math.inf
@@ -232,6 +253,8 @@ class Scheduler:
         if deadline != math.inf:
             heapq.heappush(self._deadlines, (deadline, next(self._order), watch))
             self._due_at(deadline, now)
+        if early is None or isinstance(early, GenerationResult):  # came before the wait
+            self.deliver(provider.name, handle.id, early)
         return watch
 
     def _schedule(self, tracked: _Tracked) -> None:
@@ -248,7 +271,7 @@ class Scheduler:
             self._stale_deadlines += 1
             self._compact()
         if not tracked.watches and self._jobs.get(tracked.handle) is tracked:
-            del self._jobs[tracked.handle]  # its entries go stale: no wake-up is needed
+            self._forget(tracked)  # its entries go stale: no wake-up is needed
             if tracked.in_flight is not None:
                 tracked.in_flight.cancel()
 
@@ -261,6 +284,52 @@ class Scheduler:
 
     def _poke(self) -> None:
         self._changed.set()
+
+    def _forget(self, tracked: _Tracked) -> None:
+        del self._jobs[tracked.handle]
+        if self._ids.get((tracked.provider.name, tracked.handle.id)) is tracked:
+            del self._ids[tracked.provider.name, tracked.handle.id]
+
+    def deliver(
+        self,
+        provider: str,
+        job_id: str,
+        result: GenerationResult | None,
+        *,
+        expected: bool = False,
+    ) -> bool:
+        """A webhook delivery about a job: whether someone here waits on it.
+
+        A terminal ``result`` (a signed delivery) ends the job's waits at once, with no
+        status request; a non-terminal one changes nothing (a callback never moves a job
+        backwards). ``None`` (an unsigned delivery) makes the job due now: one status
+        fetch confirms it, and its answer is what the waits get. Deliveries for jobs that
+        already ended, or that nobody here waits on, change nothing, unless the job is
+        ``expected`` (submitted here, not waited on yet): the delivery is then kept for
+        the wait that comes.
+        """
+        tracked = self._ids.get((provider, job_id))
+        if tracked is None:
+            if expected and (result is None or result.is_terminal):
+                while len(self._early) >= _EARLY_KEPT:  # the oldest first
+                    del self._early[next(iter(self._early))]
+                self._early[provider, job_id] = result
+            return expected
+        if result is None:
+            if tracked.in_flight is not None:
+                tracked.hurry = True  # it may have left before the job ended
+            else:
+                tracked.due = self._clock.monotonic()
+                self._schedule(tracked)
+                self._poke()
+        elif result.is_terminal:
+            tracked.last = result
+            self._on_terminal(tracked.provider, result)
+            self._resolve(tracked, result=result)
+            poll = tracked.in_flight
+            if poll is not None and poll is not asyncio.current_task():
+                poll.cancel()  # its answer is not needed any more
+        return True
 
     def _due_at(self, at: float, now: float) -> None:
         """Something falls due at ``at``: wake the timeline now, or move the alarm
@@ -385,7 +454,7 @@ class Scheduler:
         error: BaseException | None = None,
     ) -> None:
         if self._jobs.get(tracked.handle) is tracked:
-            del self._jobs[tracked.handle]
+            self._forget(tracked)
         for watch in list(tracked.watches):  # on_done may leave
             self._end(watch, result, error)
 
@@ -439,6 +508,14 @@ class Scheduler:
             self._on_terminal(tracked.provider, result)
             self._resolve(tracked, result=result)
             return
+        now = self._clock.monotonic()
+        if tracked.hurry:  # a callback came while this fetch was on its way
+            tracked.hurry, tracked.due = False, now
+            return
         hint = tracked.provider.poll_hint(tracked.handle, result)
+        if tracked.webhook:  # the callback will say: only a safety net
+            tracked.long_poll = False
+            tracked.due = now + max(self.policy.safety_net, hint.floor or 0.0)
+            return
         tracked.long_poll = hint.long_poll
-        tracked.due = self._clock.monotonic() + self.policy.delay(hint, tracked.polls)
+        tracked.due = now + self.policy.delay(hint, tracked.polls)

@@ -66,7 +66,9 @@ the source distribution.
 idempotency key. Optional capabilities are protocols of their own, checked with
 ``isinstance``; subclass the ones you implement so mypy holds you to them:
 :class:`SupportsCancel`, :class:`SupportsList`, :class:`SupportsCostEstimate`,
-:class:`SupportsModels` (with :class:`ModelInfo` entries) and :class:`SupportsJobLimit`.
+:class:`SupportsModels` (with :class:`ModelInfo` entries), :class:`SupportsJobLimit` and
+:class:`SupportsWebhooks` (callbacks: ``with_webhook`` puts the URL in a request,
+``read_webhook`` verifies and reads a delivery into a :class:`WebhookCall`).
 
 **The kit.** :class:`Api` (base URL, credential header as a :class:`Secret`, and the
 provider's error factory: :meth:`Api.call` / :meth:`Api.send_ok` raise the provider's own
@@ -133,7 +135,9 @@ from prism_async._provider import (
     SupportsJobLimit,
     SupportsList,
     SupportsModels,
+    SupportsWebhooks,
     VideoProvider,
+    WebhookCall,
 )
 from prism_async._requests import LipsyncRequest, VideoRequest
 from prism_async._results import (
@@ -196,9 +200,11 @@ __all__ = [
     "SupportsJobLimit",
     "SupportsList",
     "SupportsModels",
+    "SupportsWebhooks",
     "UnsupportedRequestError",
     "VideoProvider",
     "VideoRequest",
+    "WebhookCall",
     "WebhookVerificationError",
     "api_error",
     "check_duration",

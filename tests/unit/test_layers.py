@@ -13,7 +13,7 @@ LAYERS: list[set[str]] = [
     {"_http", "_media"},
     {"_requests", "_provider", "_wire"},
     {"providers", "_clock", "_policy", "_registry"},
-    {"_transport", "testing"},
+    {"_transport", "testing", "webhooks"},
     {"_engine"},
     {"_downloads"},
     {"_client"},

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import attrs
+
 from prism_async.providers import (
     Api,
     Cost,
@@ -21,13 +23,17 @@ from prism_async.providers import (
     SupportsCostEstimate,
     SupportsJobLimit,
     SupportsList,
+    SupportsWebhooks,
     VideoProvider,
+    WebhookCall,
+    WebhookVerificationError,
     env_settings,
     required_key,
     send,
 )
 from prism_async.providers.lipsync import _body, _wire
 from prism_async.providers.lipsync._validate import validate, validate_idempotency_key
+from prism_async.providers.lipsync._webhooks import parse_webhook
 
 __all__ = ["DEFAULT_BASE_URL", "LipsyncProvider"]
 
@@ -45,7 +51,12 @@ _REPROBE_AFTER = 10
 
 
 class LipsyncProvider(
-    VideoProvider, SupportsCancel, SupportsList, SupportsCostEstimate, SupportsJobLimit
+    VideoProvider,
+    SupportsCancel,
+    SupportsList,
+    SupportsCostEstimate,
+    SupportsJobLimit,
+    SupportsWebhooks,
 ):
     """The Sync.so-style lipsync API v2 (sans-IO): besides the provider protocol, cancel,
     list, cost estimates and the plan's job limit.
@@ -71,6 +82,7 @@ class LipsyncProvider(
     }
     # Every create carries the caller's Idempotency-Key; the API replays a repeated one.
     idempotent_submits = True
+    webhooks_signed = True
 
     def __init__(
         self,
@@ -199,6 +211,31 @@ class LipsyncProvider(
         if self._long_poll is not False:
             return PollHint(long_poll=True)
         return PollHint(long_poll=self._reprobe, delay=PLAIN_POLL_SECONDS)
+
+    def with_webhook(self, request: object, url: str) -> object | None:
+        """The request with ``webhookUrl`` set (None where it names its own already)."""
+        if isinstance(request, LipsyncRequest) and request.webhook_url is None:
+            return attrs.evolve(request, webhook_url=url)
+        return None
+
+    def read_webhook(
+        self,
+        headers: Mapping[str, str],
+        body: bytes,
+        *,
+        secret: Secret | None,
+        tolerance: float,
+        now: float,
+    ) -> WebhookCall:
+        """A delivery verified by its ``Sync-Signature`` and read as polling would read it."""
+        if secret is None:
+            raise WebhookVerificationError(
+                "webhook rejected: no lipsync signing secret configured (webhook_secret= "
+                "or SYNC_WEBHOOK_SECRET)",
+                provider=self.name,
+            )
+        result = parse_webhook(body, headers, secret, tolerance=tolerance, now=now)
+        return WebhookCall(job_id=result.id, result=result)
 
     def list_flow(self, status: str | None = None) -> Flow[tuple[GenerationResult, ...]]:
         """``GET /v2/generations``, optionally filtered by a raw status (``COMPLETED``...).

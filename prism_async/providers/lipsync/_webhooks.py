@@ -89,14 +89,19 @@ def verify_signature(
         body: The raw request body, exactly as received.
         header: The ``Sync-Signature`` header value.
         secret: The ``whsec_...`` signing secret; the whole string is the HMAC key.
-        tolerance: Seconds the timestamp may differ from ``now`` either way (``math.inf``
-            turns the check off).
+        tolerance: Seconds the timestamp may differ from ``now`` either way: a finite
+            positive number (a NaN or infinite one would accept any age).
         now: Unix seconds to judge the timestamp by; the system time when None.
 
     Raises:
         WebhookVerificationError: The header is missing or malformed, no signature matches,
             or the timestamp is outside the tolerance. The message never holds the secret.
+        ValueError: ``tolerance`` is not a finite positive number.
     """
+    if not (isinstance(tolerance, (int, float)) and math.isfinite(tolerance) and tolerance > 0):
+        raise ValueError(
+            f"tolerance must be a finite positive number of seconds, not {tolerance!r}"
+        )
     key_text = Secret.of(secret).reveal()
     if not key_text:
         raise _rejected("no signing secret configured")
@@ -112,7 +117,7 @@ def verify_signature(
     signed_at = int(timestamp)
     current = time.time() if now is None else now
     age = current - signed_at
-    if not math.isinf(tolerance) and abs(age) > tolerance:
+    if abs(age) > tolerance:
         when = "old" if age > 0 else "in the future"
         raise _rejected(
             f"the timestamp is {abs(age):.0f} s {when}, beyond the {tolerance:g} s tolerance"

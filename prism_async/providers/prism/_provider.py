@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from urllib.parse import quote
+
+import attrs
 
 from prism_async.providers import (
     Flow,
@@ -16,9 +19,12 @@ from prism_async.providers import (
     RequestValidationError,
     RetryMode,
     Secret,
+    SupportsWebhooks,
     UnsupportedRequestError,
     VideoProvider,
     VideoRequest,
+    WebhookCall,
+    WebhookVerificationError,
     env_settings,
     required_key,
 )
@@ -44,7 +50,7 @@ POLL_MIN, POLL_MAX = 10.0, 30.0
 POLL_DEFAULT = POLL_MIN
 
 
-class PrismProvider(VideoProvider):
+class PrismProvider(VideoProvider, SupportsWebhooks):
     """Prism Videos (sans-IO).
 
     Besides the provider protocol, it offers flows for :meth:`Client.run
@@ -72,6 +78,9 @@ class PrismProvider(VideoProvider):
     }
     # No idempotency key is documented: a create is retried only where it was refused.
     idempotent_submits = False
+    #: Template deliveries carry no signature (none is documented): the client trusts one
+    #: only through its callback URL's token, and its result only after a status fetch.
+    webhooks_signed = False
 
     def __init__(self, *, api_key: str | Secret, base_url: str = DEFAULT_BASE_URL) -> None:
         key = required_key(api_key, self.name)
@@ -156,6 +165,37 @@ class PrismProvider(VideoProvider):
         except ValueError:
             delay = POLL_DEFAULT
         return PollHint(delay=min(POLL_MAX, max(POLL_MIN, delay)), floor=POLL_MIN)
+
+    def with_webhook(self, request: object, url: str) -> object | None:
+        """A template request with ``webhook_url`` set; None for direct generations (Prism
+        documents no callback for them) and for a request that names its own."""
+        if isinstance(request, TemplateRequest) and request.webhook_url is None:
+            return attrs.evolve(request, webhook_url=url)
+        return None
+
+    def read_webhook(
+        self,
+        headers: Mapping[str, str],
+        body: bytes,
+        *,
+        secret: Secret | None,
+        tolerance: float,
+        now: float,
+    ) -> WebhookCall:
+        """The generation a delivery names (its payload is undocumented; the Get Generation
+        object is read, bare or under ``data``). Never believed as it is: no result."""
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            payload = None
+        if isinstance(payload, dict) and isinstance(payload.get("data"), dict):
+            payload = payload["data"]
+        job_id = payload.get("id") if isinstance(payload, dict) else None
+        if not isinstance(job_id, str) or not job_id:
+            raise WebhookVerificationError(
+                "webhook rejected: the body names no generation id", provider=NAME
+            )
+        return WebhookCall(job_id=job_id)
 
     # -- Prism's own flows -------------------------------------------------------------
 
