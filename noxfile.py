@@ -22,8 +22,15 @@ nox.options.sessions = ["tests", "lint", "typecheck"]
 nox.options.error_on_missing_interpreters = False
 nox.options.reuse_existing_virtualenvs = True
 
-# uvicorn: a real ASGI server for the webhook receiver's ASGI application.
-TEST_DEPS = ["pytest>=8", "hypothesis>=6.100", "pytest-timeout>=2.3", "uvicorn>=0.30"]
+# uvicorn and starlette: a real ASGI server and framework for the webhook receiver's ASGI
+# application and the README's Starlette example.
+TEST_DEPS = [
+    "pytest>=8",
+    "hypothesis>=6.100",
+    "pytest-timeout>=2.3",
+    "uvicorn>=0.30",
+    "starlette>=0.37",
+]
 
 
 @nox.session(python=PYTHONS)
@@ -43,10 +50,10 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict over the package, its tests and the benchmarks."""
+    """mypy --strict over the package, its tests, the benchmarks and the examples."""
     session.install(".[cli]", "mypy>=1.10", "syncsdk", *TEST_DEPS)
     # Paths on the command line: [tool.mypy] packages would check prism_async alone.
-    session.run("mypy", "--strict", "prism_async", "tests", "benchmarks")
+    session.run("mypy", "--strict", "prism_async", "tests", "benchmarks", "examples")
 
 
 @nox.session(python="3.11")
