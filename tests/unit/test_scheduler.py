@@ -30,7 +30,7 @@ from prism_async._errors import (
     TransportError,
 )
 from prism_async._http import Flow, HttpRequest, HttpResponse, send
-from prism_async._provider import PollHint, Rate
+from prism_async._provider import PollHint, Rate, WebhookCall
 from prism_async._results import GenerationResult, JobHandle, JobStatus
 from prism_async.providers._common import api_error
 from prism_async.testing import VirtualClock
@@ -715,3 +715,149 @@ async def test_submit_budget_spaces_out_a_burst() -> None:
         for _ in range(5):
             await engine.submit(provider, "req", idempotency_key="k")
     assert [c.time for c in transport.calls] == [0.0, 0.0, 60.0, 60.0, 120.0]
+
+
+# ---------------------------------------------------------------------------------------
+# Webhook deliveries race the safety-net poll
+
+
+NET = attrs.evolve(POLICY, safety_net=300.0)
+
+
+def ended(job_id: str, state: str = "succeeded") -> GenerationResult:
+    return GenerationResult(provider=NAME, id=job_id, status=JobStatus(state))
+
+
+async def submit_expecting_a_callback(engine: Engine) -> JobHandle:
+    (handle,) = await engine.submit(PROVIDER, "req", idempotency_key="k")
+    engine.expect_webhook(PROVIDER, [handle])
+    return handle
+
+
+async def test_a_signed_delivery_ends_the_wait_with_no_status_request() -> None:
+    clock = VirtualClock()
+    transport = FakeTransport(clock)
+    transport.script("new", job())
+    async with make_engine(clock, transport, NET) as engine:
+        handle = await submit_expecting_a_callback(engine)
+        async with anyio.create_task_group() as tasks:
+            results: list[GenerationResult] = []
+
+            async def wait() -> None:
+                results.append(await engine.wait(PROVIDER, handle))
+
+            tasks.start_soon(wait)
+            await clock.sleep(42)  # long after first_delay: only the safety net polls
+            assert engine.webhook(NAME, WebhookCall(job_id="new", result=ended("new")))
+    assert results[0].status is JobStatus.SUCCEEDED
+    assert transport.status_calls() == []
+
+
+async def test_without_its_callback_a_job_is_polled_only_by_the_safety_net() -> None:
+    clock = VirtualClock()
+    transport = FakeTransport(clock)
+    transport.script("new", job(), job("succeeded"))
+    async with make_engine(clock, transport, NET) as engine:
+        handle = await submit_expecting_a_callback(engine)
+        result = await engine.wait(PROVIDER, handle)
+    assert result.status is JobStatus.SUCCEEDED
+    assert [c.time for c in transport.status_calls()] == [300.0, 600.0]
+
+
+async def test_a_callback_before_the_wait_begins_is_kept_for_it() -> None:
+    clock = VirtualClock()
+    transport = FakeTransport(clock)
+    transport.script("new", job())
+    async with make_engine(clock, transport, NET) as engine:
+        handle = await submit_expecting_a_callback(engine)
+        assert engine.webhook(NAME, WebhookCall(job_id="new", result=ended("new", "failed")))
+        result = await engine.wait(PROVIDER, handle)
+    assert result.status is JobStatus.FAILED
+    assert transport.status_calls() == []
+
+
+async def test_late_duplicate_and_backward_callbacks_change_nothing() -> None:
+    clock = VirtualClock()
+    transport = FakeTransport(clock)
+    transport.script("new", job())
+    async with make_engine(clock, transport, NET) as engine:
+        handle = await submit_expecting_a_callback(engine)
+        async with anyio.create_task_group() as tasks:
+            results: list[GenerationResult] = []
+
+            async def wait() -> None:
+                results.append(await engine.wait(PROVIDER, handle))
+
+            tasks.start_soon(wait)
+            await settle()
+            running = GenerationResult(provider=NAME, id="new", status=JobStatus.RUNNING)
+            assert engine.webhook(NAME, WebhookCall(job_id="new", result=running))
+            await settle()
+            assert results == []  # a non-terminal callback never ends (or rewinds) a wait
+            assert engine.webhook(NAME, WebhookCall(job_id="new", result=ended("new")))
+            # The same callback again, and a stale one after it: nobody waits any more.
+            assert not engine.webhook(NAME, WebhookCall(job_id="new", result=ended("new")))
+            assert not engine.webhook(NAME, WebhookCall(job_id="new", result=running))
+        assert engine.webhook(NAME, WebhookCall(job_id="stranger")) is False
+    assert [r.status for r in results] == [JobStatus.SUCCEEDED]
+
+
+async def test_an_unsigned_delivery_is_confirmed_by_one_status_fetch() -> None:
+    clock = VirtualClock()
+    transport = FakeTransport(clock)
+    transport.script("new", job("succeeded"))
+    async with make_engine(clock, transport, NET) as engine:
+        handle = await submit_expecting_a_callback(engine)
+        async with anyio.create_task_group() as tasks:
+            results: list[GenerationResult] = []
+
+            async def wait() -> None:
+                results.append(await engine.wait(PROVIDER, handle))
+
+            tasks.start_soon(wait)
+            await clock.sleep(7)
+            assert engine.webhook(NAME, WebhookCall(job_id="new"))  # unsigned: no result
+    assert results[0].status is JobStatus.SUCCEEDED
+    assert [c.time for c in transport.status_calls()] == [7.0]
+
+
+async def test_an_unsigned_delivery_during_a_fetch_fetches_again_once_it_ends() -> None:
+    clock = VirtualClock()
+    transport = FakeTransport(clock)
+    transport.script("new", job(), job("succeeded"))
+    calls: list[Call] = []
+
+    def on_call(call: Call) -> None:
+        if call.method == "GET":
+            calls.append(call)
+        if len(calls) == 1 and call.method == "GET":  # the safety-net poll is on its way
+            assert engine.webhook(NAME, WebhookCall(job_id="new"))
+
+    transport.on_call = on_call
+    async with make_engine(clock, transport, NET) as engine:
+        handle = await submit_expecting_a_callback(engine)
+        result = await engine.wait(PROVIDER, handle)
+    assert result.status is JobStatus.SUCCEEDED
+    # The poll in flight may have left before the job ended: one more, at once.
+    assert [c.time for c in transport.status_calls()] == [300.0, 300.0]
+
+
+async def test_a_signed_delivery_during_a_fetch_ends_the_wait_once() -> None:
+    clock = VirtualClock()
+    transport = FakeTransport(clock)
+    transport.script("new", HANG)
+    async with make_engine(clock, transport, NET) as engine:
+        handle = await submit_expecting_a_callback(engine)
+
+        def on_call(call: Call) -> None:
+            # As the receiver does: on the event loop, outside the fetch's own task.
+            deliver = functools.partial(
+                engine.webhook, NAME, WebhookCall(job_id="new", result=ended("new"))
+            )
+            asyncio.get_running_loop().call_soon(deliver)
+
+        transport.on_call = on_call
+        result = await engine.wait(PROVIDER, handle)
+        await settle()
+        assert engine.scheduler.fetching == 0  # the held fetch was cancelled
+    assert result.status is JobStatus.SUCCEEDED
