@@ -23,9 +23,17 @@ def emulators() -> list[EmulatorApp]:
 async def serve(*, host: str, port: int) -> None:
     async with EmulatorServer(emulators(), host=host, port=port) as server:
         print(f"prism-async emulators listening on {server.root} (Ctrl-C to stop)")
-        for name in server.emulators:
+        for name, emulator in server.emulators.items():
             env = _ENV.get(name, name.upper())
-            print(f"  {name:<8} base URL {server.base_url(name)}   API key {server.api_key(name)}")
+            # The lipsync emulator signs its webhook deliveries with this secret.
+            secret = getattr(emulator, "webhook_secret", None)
+            signing = f"   webhook secret {secret}" if secret else ""
+            print(
+                f"  {name:<8} base URL {server.base_url(name)}   API key "
+                f"{server.api_key(name)}{signing}"
+            )
             print(f"           export {env}_BASE_URL={server.base_url(name)}")
             print(f"           export {env}_API_KEY={server.api_key(name)}", flush=True)
+            if secret:
+                print(f"           export {env}_WEBHOOK_SECRET={secret}", flush=True)
         await anyio.sleep_forever()

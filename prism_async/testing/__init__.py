@@ -10,6 +10,7 @@ from prism_async.testing._jobs import FAKE_MP4, Outcome
 from prism_async.testing._mock import MockTransport, drive, json_response
 from prism_async.testing._recording import RecordedRequest, RecordingServer
 from prism_async.testing._server import EmulatorApp, EmulatorServer
+from prism_async.testing._webhooks import WebhookDelivery, WebhookSender
 
 __all__ = [
     "AUTOJUMP_THRESHOLD",
@@ -25,6 +26,8 @@ __all__ = [
     "RecordingServer",
     "RequestCounts",
     "VirtualClock",
+    "WebhookDelivery",
+    "WebhookSender",
     "drive",
     "json_response",
 ]

@@ -151,7 +151,6 @@ class LipsyncGeneration:
     body: dict[str, Any]
     output_url: str
     uploads: dict[str, int] = attrs.field(factory=dict)
-    notified: bool = False
 
     @property
     def id(self) -> str:

@@ -153,7 +153,7 @@ class Generation:
     file_url: str  # absolute URL of the file route, without the query string
     share_url: str
     webhook_url: str | None = None
-    settled: bool = False  # credits refunded if failed, webhook queued
+    settled: bool = False  # ended, and its credits refunded if it failed
 
     @property
     def id(self) -> str:

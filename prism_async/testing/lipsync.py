@@ -10,12 +10,20 @@ A generation's ending comes from markers (see :mod:`prism_async.testing._jobs`) 
   includes the names of files uploaded through multipart;
 - its ``outputFileName``, where brackets are not allowed: a word between ``_`` or ``-``
   equal to a marker's name counts (``take1_fail``, ``moderation-test``).
+
+Webhooks: a generation created with a ``webhookUrl`` gets one POST the moment it ends
+(COMPLETED, FAILED, REJECTED or CANCELED): the Generation object, exactly as
+``GET /v2/generate/{id}`` shows it, as compact JSON, signed with ``webhook_secret`` in
+``Sync-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, f"{t}.{body}")>`` (t on the
+emulator's clock). They are sent by the shared sender,
+:class:`~prism_async.testing.WebhookSender` (``emulator.webhooks``), which records what
+it sent and can drop, duplicate, delay, reorder (a stale, correctly signed ``PROCESSING``
+delivery after the final one) or corrupt them (the body altered after signing); see
+:mod:`prism_async.testing._webhooks`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import contextvars
 import json
 import re
@@ -24,7 +32,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import unquote
 
-import aiohttp
 from aiohttp import web
 
 from prism_async._clock import Clock, SystemClock
@@ -46,6 +53,7 @@ from prism_async.testing._lipsync_validate import (
     valid_idempotency_key,
     validate_create,
 )
+from prism_async.testing._webhooks import WebhookSender
 
 __all__ = ["LipsyncEmulator", "LipsyncGeneration"]
 
@@ -53,7 +61,6 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 _REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("lipsync_request_id")
 _UNAUTHENTICATED = frozenset({"errors", "file"})
-_WEBHOOK_TICK = 0.05  # real seconds between checks for finished generations
 _LONG_POLL_STEP = 0.05  # clock seconds between checks while holding a long poll
 
 
@@ -89,6 +96,14 @@ class LipsyncEmulator:
         cost_per_second: USD per second of generated video, for cost estimates.
         long_poll: Whether ``wait=true`` is honoured (mutable).
         default_outcome: The ending of a generation with no marker.
+
+    Webhooks: ``webhook_secret`` (mutable) signs each delivery; ``webhooks`` is the
+    :class:`~prism_async.testing.WebhookSender` (``webhooks.sent``, ``webhooks.dropped``
+    and its switches ``drop``, ``duplicate``, ``delay``, ``reorder``, ``corrupt``, each
+    with a counted ``*_next``, and ``delay_seconds``). ``drop_webhooks`` and
+    ``duplicate_webhooks`` are ``webhooks.drop`` and ``webhooks.duplicate``;
+    ``webhooks_sent`` lists ``(url, body, headers)`` of ``webhooks.sent`` and
+    ``webhooks_dropped`` counts ``webhooks.dropped``.
     """
 
     prefix = "lipsync"
@@ -130,12 +145,8 @@ class LipsyncEmulator:
         self.creates = 0
         #: The most generations PENDING or PROCESSING at once.
         self.max_running_seen = 0
-        #: Every webhook delivery attempted: (url, body bytes, headers).
-        self.webhooks_sent: list[tuple[str, bytes, dict[str, str]]] = []
-        #: Webhooks that ``drop_webhooks`` swallowed.
-        self.webhooks_dropped = 0
-        self.drop_webhooks = False
-        self.duplicate_webhooks = False
+        #: The webhook sender (its switches and what it sent).
+        self.webhooks = WebhookSender(clock=self.clock, sign=self._signature, tamper=_flip_status)
         #: The next N creates create the generation but answer 503 IDEMPOTENCY_OUTCOME_UNKNOWN.
         self.outcome_unknown_next = 0
         #: Bytes received in multipart file uploads.
@@ -143,9 +154,6 @@ class LipsyncEmulator:
         self._create_window = SlidingWindow(create_limit_per_minute)
         self._read_window = SlidingWindow(read_limit_per_minute)
         self._idempotency: dict[str, IdempotencyRecord] = {}
-        self._awaiting_webhook: dict[str, LipsyncGeneration] = {}
-        self._session: aiohttp.ClientSession | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
 
     @property
     def create_requests(self) -> int:
@@ -156,6 +164,56 @@ class LipsyncEmulator:
     def job_count(self) -> int:
         """The number of distinct generations the emulator holds."""
         return len(self.generations)
+
+    # -- webhooks (the shared sender; these names predate it) ---------------------------
+
+    @property
+    def drop_webhooks(self) -> bool:
+        """``webhooks.drop``: every delivery is dropped."""
+        return self.webhooks.drop
+
+    @drop_webhooks.setter
+    def drop_webhooks(self, value: bool) -> None:
+        self.webhooks.drop = value
+
+    @property
+    def duplicate_webhooks(self) -> bool:
+        """``webhooks.duplicate``: every delivery is sent twice."""
+        return self.webhooks.duplicate
+
+    @duplicate_webhooks.setter
+    def duplicate_webhooks(self, value: bool) -> None:
+        self.webhooks.duplicate = value
+
+    @property
+    def webhooks_sent(self) -> list[tuple[str, bytes, dict[str, str]]]:
+        """``(url, body, headers)`` of each delivery attempted (``webhooks.sent``)."""
+        return [(d.url, d.body, d.headers) for d in self.webhooks.sent]
+
+    @property
+    def webhooks_dropped(self) -> int:
+        """Deliveries ``drop`` swallowed (``len(webhooks.dropped)``)."""
+        return len(self.webhooks.dropped)
+
+    def _signature(self, body: bytes, timestamp: int) -> dict[str, str]:
+        return {"Sync-Signature": sign(self.webhook_secret, timestamp, body)}
+
+    @staticmethod
+    def stale_json(generation: LipsyncGeneration) -> dict[str, Any]:
+        """The Generation object as it was just before it ended (a reordered webhook):
+        PROCESSING, or PENDING for a canceled one, with no output or error."""
+        stale = generation.to_json()
+        stale.update(
+            status="PENDING" if generation.job.canceled else "PROCESSING",
+            outputUrl=None,
+            outputMediaUrl=None,
+            outputDuration=None,
+            segmentOutputUrl=None,
+            error=None,
+            error_code=None,
+            errorCode=None,
+        )
+        return stale
 
     def base_url(self, root: str) -> str:
         return f"{root.rstrip('/')}/{self.prefix}"
@@ -171,8 +229,7 @@ class LipsyncEmulator:
         app.router.add_post("/v2/analyze/cost", self._cost, name="cost")
         app.router.add_get("/v2/errors", self._errors, name="errors")
         app.router.add_get("/files/{id}.mp4", self._file, name="file")
-        app.on_startup.append(self._startup)
-        app.on_cleanup.append(self._cleanup)
+        self.webhooks.attach(app)
         return app
 
     # -- middlewares -------------------------------------------------------------------
@@ -190,7 +247,7 @@ class LipsyncEmulator:
             response = _error(500, "Internal server error")
         if not response.prepared:
             response.headers["X-Request-ID"] = request_id
-        self._check_webhooks()
+        self.webhooks.check()
         return response
 
     @web.middleware
@@ -290,8 +347,14 @@ class LipsyncEmulator:
             job=job, body=body, output_url=str(request.url.origin().join(path))
         )
         self.generations[gid] = generation
-        if body.get("webhookUrl"):
-            self._awaiting_webhook[gid] = generation
+        webhook_url = body.get("webhookUrl")
+        if webhook_url:
+            self.webhooks.watch(
+                job,
+                str(webhook_url),
+                payload=generation.to_json,
+                stale=lambda: self.stale_json(generation),
+            )
         self.creates += 1
         self.max_running_seen = max(self.max_running_seen, self._active())
         return generation
@@ -395,6 +458,7 @@ class LipsyncEmulator:
                 errorCode="generation_not_cancelable",
             )
         found.job.canceled = True
+        self.webhooks.refresh(found.id)
         return _json(found.to_json())
 
     async def _errors(self, request: web.Request) -> web.StreamResponse:
@@ -407,60 +471,8 @@ class LipsyncEmulator:
             return _error(404, "File not found")
         return web.Response(body=FAKE_MP4, content_type="video/mp4")
 
-    # -- webhooks ----------------------------------------------------------------------
 
-    async def _startup(self, app: web.Application) -> None:
-        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5))
-        self._spawn(self._tick())
-
-    async def _cleanup(self, app: web.Application) -> None:
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    def _spawn(self, work: Awaitable[None]) -> None:
-        async def run() -> None:
-            await work
-
-        task = asyncio.get_running_loop().create_task(run())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _tick(self) -> None:
-        while True:
-            self._check_webhooks()
-            await asyncio.sleep(_WEBHOOK_TICK)
-
-    def _check_webhooks(self) -> None:
-        """Send (once) the webhook of every generation that has reached its end."""
-        if self._session is None:
-            return
-        for gid, generation in list(self._awaiting_webhook.items()):
-            if generation.active:
-                continue
-            del self._awaiting_webhook[gid]
-            generation.notified = True
-            if self.drop_webhooks:
-                self.webhooks_dropped += 1
-                continue
-            for _ in range(2 if self.duplicate_webhooks else 1):
-                self._spawn(self._deliver(generation))
-
-    async def _deliver(self, generation: LipsyncGeneration) -> None:
-        url = str(generation.body["webhookUrl"])
-        body = json.dumps(generation.to_json(), separators=(",", ":")).encode()
-        timestamp = int(self.clock.now().timestamp())
-        headers = {
-            "Content-Type": "application/json",
-            "Sync-Signature": sign(self.webhook_secret, timestamp, body),
-        }
-        self.webhooks_sent.append((url, body, headers))
-        if self._session is None:
-            return
-        with contextlib.suppress(aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError):
-            async with self._session.post(url, data=body, headers=headers) as response:
-                await response.read()
+def _flip_status(payload: dict[str, Any]) -> dict[str, Any]:
+    """A corrupted webhook payload: the status flipped (COMPLETED to FAILED, else COMPLETED)."""
+    flipped = "FAILED" if payload.get("status") == "COMPLETED" else "COMPLETED"
+    return {**payload, "status": flipped}

@@ -3,6 +3,14 @@
 Served at ``/prism`` by :class:`~prism_async.testing.EmulatorServer`; a client's base URL
 is ``http://127.0.0.1:N/prism/api``. It follows the public documents (see the project's
 provider reference, section 1) and never imports the client's wire models.
+
+Webhooks: a template generate's ``webhook_url`` gets one POST per generation, the moment
+it completes or fails: the Get Generation object, as compact JSON, unsigned (the docs
+document no signature). They are sent by the shared sender,
+:class:`~prism_async.testing.WebhookSender` (``emulator.webhooks``), which records what
+it sent and can drop, duplicate, delay, reorder (a stale ``generating`` delivery after
+the final one) or corrupt them (the body names another generation id); see
+:mod:`prism_async.testing._webhooks`.
 """
 
 from __future__ import annotations
@@ -16,7 +24,6 @@ import re
 from collections.abc import AsyncIterator
 from typing import Any, Literal
 
-import aiohttp
 from aiohttp import web
 
 from prism_async._clock import Clock, SystemClock
@@ -40,14 +47,12 @@ from prism_async.testing._prism_state import (
     variant,
 )
 from prism_async.testing._prism_views import CatalogViews
+from prism_async.testing._webhooks import WebhookSender
 
 __all__ = ["PrismEmulator"]
 
 Handler = Any
-_SESSION = web.AppKey("prism_webhook_session", aiohttp.ClientSession)
-_TASKS: web.AppKey[set[asyncio.Task[None]]] = web.AppKey("prism_webhook_tasks")
-_CHECK_INTERVAL = 0.05  # real seconds between two passes of the background checker
-_WEBHOOK_TIMEOUT = aiohttp.ClientTimeout(total=5)
+_REFUND_INTERVAL = 0.05  # real seconds between two passes of the background refunder
 
 
 class PrismEmulator(CatalogViews):
@@ -58,10 +63,15 @@ class PrismEmulator(CatalogViews):
     every endpoint answers them 403. Each owner starts with ``credits``.
 
     Test knobs: ``paused`` (every authenticated request answers 503 free_tier_paused),
-    ``drop_webhooks``, ``duplicate_webhooks``, ``unknown_status`` (a status value reported
-    instead of ``generating``), ``error_codes`` (the code an injected fault status gets;
-    set ``error_codes[500] = "generation_error"`` for that code), ``priced_models``, and the
-    shared ``faults`` keyed by route name.
+    ``unknown_status`` (a status value reported instead of ``generating``),
+    ``error_codes`` (the code an injected fault status gets; set
+    ``error_codes[500] = "generation_error"`` for that code), ``priced_models``, the
+    shared ``faults`` keyed by route name, and ``webhooks`` (the
+    :class:`~prism_async.testing.WebhookSender`: ``webhooks.sent``, ``webhooks.dropped``
+    and its switches ``drop``, ``duplicate``, ``delay``, ``reorder``, ``corrupt``, each
+    with a counted ``*_next``, and ``delay_seconds``). ``drop_webhooks`` and
+    ``duplicate_webhooks`` are ``webhooks.drop`` and ``webhooks.duplicate``;
+    ``webhooks_sent`` lists ``(url, payload)`` of ``webhooks.sent``.
     """
 
     prefix = "prism"
@@ -120,15 +130,13 @@ class PrismEmulator(CatalogViews):
         self.creates = 0
         #: Requests (create or template generate) that made at least one generation.
         self.create_requests = 0
-        self.webhooks_sent: list[tuple[str, dict[str, Any]]] = []
+        #: The webhook sender (its switches and what it sent).
+        self.webhooks = WebhookSender(clock=self.clock, tamper=_another_generation)
         self.paused = False
-        self.drop_webhooks = False
-        self.duplicate_webhooks = False
         self.unknown_status: str | None = None
 
         self._pending_uploads: dict[str, PendingUpload] = {}
         self._active: set[str] = set()  # generations not yet settled
-        self._webhook_queue: list[tuple[str, dict[str, Any]]] = []
         self._secret = os.urandom(16)
 
     # -- the EmulatorApp protocol ------------------------------------------------------
@@ -145,6 +153,7 @@ class PrismEmulator(CatalogViews):
         )
         app.on_response_prepare.append(add_request_id)
         app.cleanup_ctx.append(self._background)
+        self.webhooks.attach(app)
         add = app.router.add_route
         add("POST", "/api/s3/presign-upload", self._presign, name="presign")
         add("PUT", "/s3/{token}", self._upload_put, name="upload_put")
@@ -176,6 +185,31 @@ class PrismEmulator(CatalogViews):
     def credits(self, value: int) -> None:
         self.balances[self._owners[self.api_key]] = value
 
+    # -- webhooks (the shared sender; these names predate it) ---------------------------
+
+    @property
+    def drop_webhooks(self) -> bool:
+        """``webhooks.drop``: every delivery is dropped."""
+        return self.webhooks.drop
+
+    @drop_webhooks.setter
+    def drop_webhooks(self, value: bool) -> None:
+        self.webhooks.drop = value
+
+    @property
+    def duplicate_webhooks(self) -> bool:
+        """``webhooks.duplicate``: every delivery is sent twice."""
+        return self.webhooks.duplicate
+
+    @duplicate_webhooks.setter
+    def duplicate_webhooks(self, value: bool) -> None:
+        self.webhooks.duplicate = value
+
+    @property
+    def webhooks_sent(self) -> list[tuple[str, dict[str, Any]]]:
+        """``(url, payload)`` of each delivery attempted (``webhooks.sent``)."""
+        return [(d.url, d.payload) for d in self.webhooks.sent]
+
     # -- plumbing ----------------------------------------------------------------------
 
     def _error_response(self, status: int, message: str) -> web.Response:
@@ -186,7 +220,6 @@ class PrismEmulator(CatalogViews):
         async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
             # Any request is a moment to notice ended generations (refunds, webhooks).
             self._settle()
-            self._flush_webhooks(request.app)
             try:
                 response: web.StreamResponse = await handler(request)
             except ApiError as exc:
@@ -195,27 +228,22 @@ class PrismEmulator(CatalogViews):
                 if exc.status < 400:
                     raise
                 return self._error_response(exc.status, exc.reason)
+            finally:
+                self.webhooks.check()
             return response
 
         return errors
 
     async def _background(self, app: web.Application) -> AsyncIterator[None]:
-        app[_SESSION] = aiohttp.ClientSession()
-        app[_TASKS] = set()
-        checker = asyncio.create_task(self._checker(app))
+        refunder = asyncio.create_task(self._refunder())
         yield
-        checker.cancel()
-        tasks = app[_TASKS]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(checker, *tasks, return_exceptions=True)
-        await app[_SESSION].close()
+        refunder.cancel()
+        await asyncio.gather(refunder, return_exceptions=True)
 
-    async def _checker(self, app: web.Application) -> None:
+    async def _refunder(self) -> None:
         while True:
             self._settle()
-            self._flush_webhooks(app)
-            await asyncio.sleep(_CHECK_INTERVAL)
+            await asyncio.sleep(_REFUND_INTERVAL)
 
     def _owner(self, request: web.Request) -> str:
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
@@ -295,6 +323,13 @@ class PrismEmulator(CatalogViews):
         )
         self.generations[gen_id] = generation
         self._active.add(gen_id)
+        if webhook_url:
+            self.webhooks.watch(
+                job,
+                webhook_url,
+                payload=lambda: self.generation_json(generation),
+                stale=lambda: self.stale_generation_json(generation),
+            )
         self.creates += 1
         if first_of_request:
             self.create_requests += 1
@@ -332,8 +367,20 @@ class PrismEmulator(CatalogViews):
             "error": generation.error,
         }
 
+    def stale_generation_json(self, generation: Generation) -> dict[str, Any]:
+        """The Get Generation object as it was while generating (a reordered webhook)."""
+        stale = self.generation_json(generation)
+        stale.update(
+            status=self.unknown_status or "generating",
+            video_url=None,
+            share_url=None,
+            completed_at=None,
+            error=None,
+        )
+        return stale
+
     def _settle(self) -> None:
-        """Refund failed generations and queue the webhooks of ended ones, once each."""
+        """Refund failed generations, once each (webhooks are the sender's)."""
         for gen_id in list(self._active):
             generation = self.generations[gen_id]
             if generation.status == "generating":
@@ -342,34 +389,6 @@ class PrismEmulator(CatalogViews):
             generation.settled = True
             if generation.status == "failed":
                 self.balances[generation.owner] += generation.cost
-            if generation.webhook_url:
-                payload = self.generation_json(generation)
-                self._webhook_queue.append((generation.webhook_url, payload))
-
-    def _flush_webhooks(self, app: web.Application) -> None:
-        if _SESSION not in app:
-            return
-        while self._webhook_queue:
-            url, payload = self._webhook_queue.pop(0)
-            if self.drop_webhooks:
-                continue
-            times = 2 if self.duplicate_webhooks else 1
-            task = asyncio.create_task(self._deliver(app[_SESSION], url, payload, times))
-            tasks = app[_TASKS]
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
-
-    async def _deliver(
-        self, session: aiohttp.ClientSession, url: str, payload: dict[str, Any], times: int
-    ) -> None:
-        # The docs give no signature, retries or timeout; one POST (5 s), errors ignored.
-        for _ in range(times):
-            self.webhooks_sent.append((url, payload))
-            try:
-                async with session.post(url, json=payload, timeout=_WEBHOOK_TIMEOUT) as reply:
-                    await reply.read()
-            except Exception:  # a receiver's failure is not the emulator's
-                pass
 
     # -- handlers: uploads -------------------------------------------------------------
 
@@ -534,6 +553,11 @@ class PrismEmulator(CatalogViews):
 
     async def _unknown(self, request: web.Request) -> web.Response:
         raise ApiError(404, "not_found", f"No route for {request.method} {request.path}")
+
+
+def _another_generation(payload: dict[str, Any]) -> dict[str, Any]:
+    """A corrupted webhook payload: the same object, naming an unknown generation."""
+    return {**payload, "id": f"gen_{new_id()}"}
 
 
 def _two_auths() -> web.Response:
