@@ -378,3 +378,62 @@ async def test_the_asgi_app_under_uvicorn_ends_a_lipsync_job_on_its_callback() -
             assert await post(client.webhook_base_url, "/lipsync", b"x" * (2 << 20), {}) == 413
     assert result.status is JobStatus.SUCCEEDED
     assert status_gets(emu) == 0
+
+
+# -- the emulators' delivery faults -----------------------------------------------------------
+
+
+async def test_a_reordered_stale_lipsync_callback_never_moves_a_job_backwards() -> None:
+    seen: list[Delivery] = []
+    async with lipsync_env() as (emu, server):
+        emu.webhooks.reorder = True
+        provider = LipsyncProvider(api_key=emu.api_key, base_url=server.base_url("lipsync"))
+        async with webhook_client(provider, on_webhook=seen.append) as client:
+            (handle,) = await client.submit(lipsync(audio()))
+            result = await client.wait(handle, timeout=30)
+            await emu.webhooks.drain()
+            await anyio.sleep(0.05)
+            again = await client.get(handle)
+    assert result.status is JobStatus.SUCCEEDED
+    assert [d.kind for d in emu.webhooks.sent] == ["final", "stale"]
+    assert all(d.status == 200 for d in emu.webhooks.sent)  # verified, but...
+    stale = [d for d in seen if d.result is not None and not d.result.is_terminal]
+    assert stale and not stale[0].waited_on  # ...it reached no wait
+    assert again.status is JobStatus.SUCCEEDED
+
+
+async def test_a_corrupted_lipsync_callback_is_refused_and_the_safety_net_ends_the_job() -> None:
+    net = EngineConfig(poll=PollPolicy(safety_net=0.5, jitter=0.0))
+    async with lipsync_env() as (emu, server):
+        emu.webhooks.corrupt = True
+        provider = LipsyncProvider(api_key=emu.api_key, base_url=server.base_url("lipsync"))
+        async with webhook_client(provider, net) as client:
+            (handle,) = await client.submit(lipsync(audio()))
+            result = await client.wait(handle, timeout=30)
+    assert [d.status for d in emu.webhooks.sent] == [401]
+    assert result.status is JobStatus.SUCCEEDED  # polled: the tampered body said FAILED
+    assert status_gets(emu) >= 1
+
+
+async def test_a_corrupted_prism_callback_naming_another_job_is_refused() -> None:
+    async with prism_env() as (emu, provider):
+        emu.webhooks.corrupt = True
+        async with webhook_client(provider) as client:
+            (handle,) = await client.submit(template())
+            with pytest.raises(TimeoutError):  # refused: the job keeps waiting
+                await client.wait(handle, timeout=1.0)
+            await emu.webhooks.drain()
+    assert [d.status for d in emu.webhooks.sent] == [401]
+    assert status_gets(emu) == 0  # (its safety net is Prism's 10 s floor away)
+
+
+async def test_a_delayed_callback_still_ends_the_wait_before_the_safety_net() -> None:
+    async with lipsync_env() as (emu, server):
+        emu.webhooks.delay = True
+        emu.webhooks.delay_seconds = 0.3
+        provider = LipsyncProvider(api_key=emu.api_key, base_url=server.base_url("lipsync"))
+        async with webhook_client(provider) as client:
+            (handle,) = await client.submit(lipsync(audio()))
+            result = await client.wait(handle, timeout=30)
+    assert result.status is JobStatus.SUCCEEDED
+    assert status_gets(emu) == 0
