@@ -13,7 +13,11 @@ import prism_async._registry as registry
 from prism_async._clock import Clock, SystemClock
 from prism_async._downloads import Downloader
 from prism_async._engine import BeforeCreate, Engine, EngineConfig
-from prism_async._errors import GenerationFailed, RequestValidationError
+from prism_async._errors import (
+    GenerationFailed,
+    RequestValidationError,
+    SubmissionOutcomeUnknown,
+)
 from prism_async._http import Flow
 from prism_async._provider import VideoProvider
 from prism_async._results import GenerationResult, JobHandle, JobOutcome, JobStatus
@@ -163,9 +167,16 @@ class Client:
         chosen = self.provider(provider)
         key = idempotency_key or secrets.token_hex(16)  # 128 random bits, as uuid4
         callback, request = self._with_callback(chosen, request)
-        handles = await self.engine.submit(
-            chosen, request, idempotency_key=key, before_create=before_create
-        )
+        try:
+            handles = await self.engine.submit(
+                chosen, request, idempotency_key=key, before_create=before_create
+            )
+        except SubmissionOutcomeUnknown:
+            raise  # a job may exist and call back: its URL stays good
+        except BaseException:
+            if callback is not None and self.webhooks is not None:
+                self.webhooks.discard(callback)
+            raise
         if callback is not None:
             self._expect_callbacks(chosen, callback, handles)
         return handles
@@ -181,7 +192,10 @@ class Client:
             return None, request
         url = hooks.callback_url(self.webhook_base_url, provider.name)
         named = capable.with_webhook(request, url)
-        return (None, request) if named is None else (url, named)
+        if named is None:
+            hooks.discard(url)
+            return None, request
+        return url, named
 
     def _expect_callbacks(
         self, provider: VideoProvider, url: str, handles: tuple[JobHandle, ...]

@@ -50,6 +50,7 @@ _ROUTE = re.compile(r"/*(?P<provider>[A-Za-z0-9_.-]+)(?:/(?P<token>[A-Za-z0-9_-]
 #: Unsigned deliveries kept for tokens not bound yet (their create is still being
 #: answered), and verified deliveries kept for jobs not claimed yet, at most.
 _KEPT = 4096
+_EARLY_PER_TOKEN = 16
 
 
 @attrs.frozen(kw_only=True)
@@ -156,6 +157,13 @@ class WebhookReceiver:
         for provider, call in self._early.pop(token, []):
             self._accept(provider, token, call)
 
+    def discard(self, url: str) -> None:
+        """Forget a callback URL whose create was not sent (or took no callback)."""
+        token = url.rstrip("/").rsplit("/", 1)[-1]
+        if self._bound.get(token, ()) is None:
+            del self._bound[token]
+            self._early.pop(token, None)
+
     def claim(self, provider: str, handles: Iterable[JobHandle]) -> list[WebhookCall]:
         """Signed deliveries that came for these jobs before anyone expected them."""
         return [
@@ -202,7 +210,9 @@ class WebhookReceiver:
             if token not in self._bound:
                 pass  # minted by a receiver sharing the key: not waited on here
             elif jobs is None:
-                self._early.setdefault(token, []).append((name, call))
+                early = self._early.setdefault(token, [])
+                if len(early) < _EARLY_PER_TOKEN:
+                    early.append((name, call))
                 return 200, b"ok"
             elif call.job_id not in jobs:
                 return self._refuse(401, "a delivery about a job its token was not for", name)
