@@ -45,13 +45,13 @@ class Client:
         transport_config: Timeouts, pool and retries of the default transport.
         clock: Time for polling, deadlines and budgets (inject a virtual one in tests).
         config: Scheduling settings.
-        webhook_base_url: The public URL where :attr:`webhooks` is mounted (default: the
-            ``PRISM_ASYNC_WEBHOOK_URL`` variable). With one, each job submitted to a
-            provider with callbacks names its own callback URL there, and its wait ends
-            on the callback, a safety-net poll catching a lost one (see
-            :mod:`prism_async.webhooks`).
-        webhook_secret: The lipsync signing secret (``whsec_...``; default: the
-            ``SYNC_WEBHOOK_SECRET`` variable); without one, lipsync jobs are polled.
+        webhook_base_url: The public URL where :attr:`webhooks` is mounted. With one,
+            each job submitted to a provider with callbacks names its own callback URL
+            there, and its wait ends on the callback, a safety-net poll catching a lost
+            one (see :mod:`prism_async.webhooks`). :meth:`from_env` reads it from
+            ``PRISM_ASYNC_WEBHOOK_URL``; this constructor never reads the environment.
+        webhook_secret: The lipsync signing secret (``whsec_...``; :meth:`from_env`:
+            ``SYNC_WEBHOOK_SECRET``); without one, lipsync jobs are polled.
         on_webhook: Called with every verified delivery
             (:class:`~prism_async.webhooks.Delivery`), also those for jobs nobody here
             waits on.
@@ -80,16 +80,11 @@ class Client:
         # One clock for every wait: polling, budgets, deadlines and the transport's backoff.
         self.transport: Transport = transport or AiohttpTransport(transport_config, clock=clock)
         self.engine = Engine(self.transport, clock=clock, config=config)
-        self.webhook_base_url = webhook_base_url or os.environ.get("PRISM_ASYNC_WEBHOOK_URL")
+        self.webhook_base_url = webhook_base_url or None
         #: The receiver to mount at ``webhook_base_url`` (None without one).
         self.webhooks: WebhookReceiver | None = None
         if self.webhook_base_url:
-            self.webhooks = _receiver(
-                self.webhook_base_url,
-                providers,
-                webhook_secret or os.environ.get("SYNC_WEBHOOK_SECRET"),
-                on_webhook,
-            )
+            self.webhooks = _receiver(self.webhook_base_url, providers, webhook_secret, on_webhook)
             self.webhooks.listener = self.engine.webhook
 
     @classmethod
@@ -98,8 +93,12 @@ class Client:
     ) -> Client:
         """A client for the named registered providers, keys and base URLs from the
         environment (``NANOGPT_API_KEY``, ``NANOGPT_BASE_URL``...). With no names: every
-        registered provider whose key variable is set."""
+        registered provider whose key variable is set. Webhooks too, unless given:
+        ``PRISM_ASYNC_WEBHOOK_URL`` and ``SYNC_WEBHOOK_SECRET``."""
         env = os.environ if environ is None else environ
+        if "webhook_base_url" not in kwargs and env.get("PRISM_ASYNC_WEBHOOK_URL"):
+            kwargs["webhook_base_url"] = env["PRISM_ASYNC_WEBHOOK_URL"]
+            kwargs.setdefault("webhook_secret", env.get("SYNC_WEBHOOK_SECRET"))
         chosen = names or tuple(n for n in registry.available() if registry.load(n).env_key in env)
         if not chosen:
             raise ValueError("no provider key found in the environment")

@@ -1,4 +1,5 @@
-"""The ``prism-async`` command: generate, status, wait, models, emulate, demo.
+"""The ``prism-async`` command: generate, status, wait, batch, models, templates,
+characters, emulate, demo, webhooks serve.
 
 Bad input or a failed generation exits non-zero with one line on stderr, never a
 traceback. Exit status:
@@ -11,7 +12,8 @@ traceback. Exit status:
 - 4: the batch journal cannot be used (in use by another run, unreadable, or it failed
   to write: the jobs already created were awaited, and any handle it could not take is
   on stderr and in ``<journal>.unrecorded.jsonl``);
-- 130: interrupted (Ctrl-C); the handles of jobs already created are printed first.
+- 130: interrupted (Ctrl-C); the handles of jobs already created are printed first
+  (``webhooks serve`` is meant to be stopped so: it exits 0 on SIGINT or SIGTERM).
 
 Every job handle the command prints is shell-quoted, so it can be pasted.
 """
@@ -59,6 +61,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (KeyboardInterrupt, asyncio.CancelledError):
         # Ctrl-C: on Python 3.11+ it leaves anyio.run as KeyboardInterrupt; on 3.10 the
         # main task is cancelled and the cancellation is what comes out.
+        if args.command == "webhooks":  # a receiver's normal end (where signals cannot
+            return 0  # be caught: the serve command catches them where they can)
         for line in notes.on_interrupt():
             print(line, file=sys.stderr)
         return EXIT_INTERRUPTED

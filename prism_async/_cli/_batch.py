@@ -2,6 +2,10 @@
 
 The file format is in :mod:`prism_async._cli._jsonl`. Providers are the registered ones
 whose key variable is set (``NANOGPT_API_KEY``, ``PRISM_API_KEY``, ``SYNC_API_KEY``).
+With ``--webhook-url URL --listen HOST:PORT`` the batch's client names callbacks under
+URL and serves its receiver on HOST:PORT while the batch runs (see
+:mod:`prism_async._cli._webhooks`): :func:`~prism_async.batch.run_batch` waits through
+the client, so a result that arrives by callback is journaled as a polled one is.
 Exit status: 0 when every item succeeded, 1 when any failed, was uncertain or was a
 malformed line, 4 when the journal cannot be used (see :mod:`prism_async._cli`). The
 journal is opened, and locked for this run, before any request is sent.
@@ -25,7 +29,7 @@ import prism_async._registry as registry
 from prism_async._cli._jsonl import count_lines, read_items
 from prism_async._cli._notes import RunNotes
 from prism_async._cli._progress import BatchProgress
-from prism_async._client import Client
+from prism_async._cli._webhooks import cli_client, receiving, webhook_setup
 from prism_async._errors import RequestValidationError
 from prism_async._provider import VideoProvider
 from prism_async.batch import (
@@ -56,6 +60,7 @@ def configured_providers(environ: Mapping[str, str]) -> list[VideoProvider]:
 
 async def run_batch_command(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     """Run ``prism-async batch``; the exit status."""
+    webhooks = webhook_setup(args, environ)  # refused before anything is sent
     source = Path(args.file)
     if not await anyio.to_thread.run_sync(source.is_file):
         raise RequestValidationError("FILE", f"{source}: no such file")
@@ -88,7 +93,8 @@ async def run_batch_command(args: argparse.Namespace, environ: Mapping[str, str]
         progress.on_event(event)
 
     failures = 0
-    async with _journal(args.journal) as journal, Client(*providers) as client:
+    client = cli_client(*providers, webhooks=webhooks)
+    async with _journal(args.journal) as journal, client, receiving(client, webhooks):
         with _results_file(args.out) as out, progress.display():
             batch = run_batch(
                 client,

@@ -11,6 +11,13 @@ from pathlib import Path
 import prism_async._registry as registry
 from prism_async._cli._notes import RunNotes
 from prism_async._cli._output import print_handle, print_result, quoted
+from prism_async._cli._webhooks import (
+    WebhookSetup,
+    cli_client,
+    receiving,
+    warn_if_polled,
+    webhook_setup,
+)
 from prism_async._client import Client
 from prism_async._downloads import check_writable_dir
 from prism_async._errors import GenerationFailed, PollTimeout, RequestValidationError
@@ -37,6 +44,10 @@ async def run_command(args: argparse.Namespace, environ: Mapping[str, str]) -> i
         from prism_async._cli._demo import run_demo
 
         return await run_demo(out=args.out)
+    if args.command == "webhooks":
+        from prism_async._cli._webhooks import serve_command
+
+        return await serve_command(args, environ)
     from prism_async._cli._prism import characters_command, templates_command
 
     command = {
@@ -50,12 +61,12 @@ async def run_command(args: argparse.Namespace, environ: Mapping[str, str]) -> i
     return await command[args.command](args, environ)
 
 
-def _client(name: str, environ: Mapping[str, str]) -> Client:
+def _client(name: str, environ: Mapping[str, str], webhooks: WebhookSetup | None = None) -> Client:
     try:
         provider = registry.from_env(name, environ)
     except KeyError as exc:
         raise RequestValidationError("--provider", str(exc.args[0])) from None
-    return Client(provider)
+    return cli_client(provider, webhooks=webhooks)
 
 
 def _handle(text: str, provider: str | None) -> JobHandle:
@@ -87,6 +98,7 @@ def _video_request(args: argparse.Namespace) -> VideoRequest:
 
 
 async def _generate(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    webhooks = webhook_setup(args, environ)  # refused before anything is sent
     request: object
     if args.provider == "lipsync":
         from prism_async._cli._lipsync import lipsync_request
@@ -100,7 +112,9 @@ async def _generate(args: argparse.Namespace, environ: Mapping[str, str]) -> int
         request = _video_request(args)
     if args.download:  # refused before paying, not after
         await check_writable_dir(Path(args.download), field="--download")
-    async with _client(args.provider, environ) as client:
+    client = _client(args.provider, environ, webhooks)
+    warn_if_polled(client, args.provider, request)
+    async with client, receiving(client, webhooks):
         notes: RunNotes = args.notes
         handles = await client.submit(request, provider=args.provider, before_create=notes.sending)
         notes.answered(handles)

@@ -23,7 +23,7 @@ from pathlib import Path
 import anyio.to_thread
 
 from prism_async._cli._progress import BatchProgress
-from prism_async._client import Client
+from prism_async._cli._webhooks import cli_client
 from prism_async._engine import EngineConfig, PollPolicy
 from prism_async._media import Media
 from prism_async._requests import AudioTrack, LipsyncRequest, LipsyncSegment, Speech, VideoRequest
@@ -186,7 +186,9 @@ async def run_demo(*, out: str) -> int:
                 ),
             )
             print(f"emulators on {server.root}; running {len(items)} generations")
-            async with Client(*providers, config=EngineConfig(poll=_POLL)) as client:
+            # Polled, whatever PRISM_ASYNC_WEBHOOK_URL says: the emulators' callbacks must
+            # not go to a real address.
+            async with cli_client(*providers, config=EngineConfig(poll=_POLL)) as client:
                 with progress.display():
                     batch = run_batch(
                         client, items, download_dir=target, on_event=progress.on_event

@@ -6,9 +6,26 @@ import argparse
 import json
 from typing import Any
 
+from prism_async._cli._webhooks import SECRET_VARIABLE, add_webhook_flags, mount_path, port_number
+
 __all__ = ["build_parser", "parse_assignment"]
 
 PROVIDERS_HELP = "provider name: nanogpt, prism or lipsync"
+
+SERVE_DESCRIPTION = (
+    "A webhook receiver on its own, for jobs another process submitted with this receiver's "
+    "public URL as its webhook URL. Every verified delivery is printed on stdout as one JSON "
+    'line: {"provider", "job_id", "result", "waited_on"}; "result" is the job\'s state as a '
+    "signed delivery tells it (GenerationResult.to_dict()), or null for an unsigned one "
+    '(Prism: confirm it with prism-async status); "waited_on" is false (nothing waits '
+    "here). Forged, tampered, stale, unknown-route "
+    "and oversized deliveries are refused (401/404/413) and logged on stderr. Lipsync "
+    f"deliveries are verified with the signing secret (--webhook-secret or {SECRET_VARIABLE}"
+    "). Prism deliveries are unsigned: their callback URLs carry tokens keyed on the "
+    "submitting process's webhook secret, so this server accepts them only when it is given "
+    "the same --webhook-secret (so one is required). Runs until "
+    "SIGINT or SIGTERM, then exits 0."
+)
 
 
 def parse_assignment(text: str) -> tuple[str, Any]:
@@ -95,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--timeout", type=_positive, help="give up waiting after S seconds")
     gen.add_argument("--download", metavar="DIR", help="download the outputs into DIR")
     _add_output(gen)
+    add_webhook_flags(gen)
 
     status = verbs.add_parser("status", help="show a job's current state")
     status.add_argument("--provider", help=PROVIDERS_HELP + " (not needed for a full handle)")
@@ -140,6 +158,35 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--out", metavar="RESULTS.jsonl", help="write every outcome as JSON lines")
     batch.add_argument("--download", metavar="DIR", help="download the outputs into DIR")
     batch.add_argument("--fail-fast", action="store_true", help="stop submitting at a failure")
+    add_webhook_flags(batch)
+
+    hooks = verbs.add_parser("webhooks", help="a standalone webhook receiver (webhooks serve)")
+    hooks_verbs = hooks.add_subparsers(dest="webhooks_command", required=True, metavar="ACTION")
+    serve = hooks_verbs.add_parser(
+        "serve",
+        help="run a webhook receiver, printing each verified delivery",
+        description=SERVE_DESCRIPTION,
+    )
+    serve.add_argument(
+        "--port", type=port_number, required=True, metavar="N", help="the port to listen on"
+    )
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="the address to listen on (default 127.0.0.1)"
+    )
+    serve.add_argument(
+        "--path",
+        type=mount_path,
+        default="/hooks",
+        help="where the receiver is mounted: the path of the webhook URL the submitting "
+        "client was given (default /hooks); deliveries go to PATH/lipsync, PATH/prism/TOKEN",
+    )
+    serve.add_argument(
+        "--webhook-secret",
+        metavar="SECRET",
+        help="required: the lipsync signing secret (whsec_...), also the key Prism callback "
+        f"tokens derive from; default: the {SECRET_VARIABLE} variable, which keeps it out of "
+        "the process list. Never printed",
+    )
 
     demo = verbs.add_parser("demo", help="run a demo batch against in-process emulators")
     demo.add_argument("--out", default="prism-demo-output", help="folder for the outputs")

@@ -52,6 +52,7 @@ async def handed(receiver: WebhookReceiver) -> None:
 async def test_a_delivery_before_its_submit_is_answered_waits_for_the_binding() -> None:
     told: list[tuple[str, WebhookCall]] = []
     receiver = WebhookReceiver([PRISM])
+
     def listener(provider: str, call: WebhookCall) -> bool:
         told.append((provider, call))
         return True
