@@ -73,7 +73,7 @@ from aiohttp import web
 from prism_async._clock import Clock
 from prism_async.testing._jobs import Outcome, Phase, SimJob
 
-__all__ = ["DeliveryKind", "WebhookDelivery", "WebhookSender", "compact_json"]
+__all__ = ["DeliveryKind", "WebhookDelivery", "WebhookSender", "WebhookSwitches", "compact_json"]
 
 Payload = dict[str, Any]
 #: ``final``: the job's delivery; ``duplicate``: its second copy; ``stale``: the
@@ -458,3 +458,27 @@ class WebhookSender:
                 waiting.cancel()
             await asyncio.gather(*waits, return_exceptions=True)
         return bool(done)
+
+
+class WebhookSwitches:
+    """The emulators' older switch names, kept as aliases of their sender's."""
+
+    webhooks: WebhookSender
+
+    @property
+    def drop_webhooks(self) -> bool:
+        """``webhooks.drop``: every delivery is dropped."""
+        return self.webhooks.drop
+
+    @drop_webhooks.setter
+    def drop_webhooks(self, value: bool) -> None:
+        self.webhooks.drop = value
+
+    @property
+    def duplicate_webhooks(self) -> bool:
+        """``webhooks.duplicate``: every delivery is sent twice."""
+        return self.webhooks.duplicate
+
+    @duplicate_webhooks.setter
+    def duplicate_webhooks(self, value: bool) -> None:
+        self.webhooks.duplicate = value

@@ -53,7 +53,7 @@ from prism_async.testing._lipsync_validate import (
     valid_idempotency_key,
     validate_create,
 )
-from prism_async.testing._webhooks import WebhookSender
+from prism_async.testing._webhooks import WebhookSender, WebhookSwitches
 
 __all__ = ["LipsyncEmulator", "LipsyncGeneration"]
 
@@ -81,7 +81,7 @@ def _error(status: int, message: str | list[str], **extra: Any) -> web.Response:
     return _json(error_body(status, message, **extra), status)
 
 
-class LipsyncEmulator:
+class LipsyncEmulator(WebhookSwitches):
     """The lipsync API v2: create, status with long poll, list, cost, cancel, webhooks.
 
     Args:
@@ -166,24 +166,6 @@ class LipsyncEmulator:
         return len(self.generations)
 
     # -- webhooks (the shared sender; these names predate it) ---------------------------
-
-    @property
-    def drop_webhooks(self) -> bool:
-        """``webhooks.drop``: every delivery is dropped."""
-        return self.webhooks.drop
-
-    @drop_webhooks.setter
-    def drop_webhooks(self, value: bool) -> None:
-        self.webhooks.drop = value
-
-    @property
-    def duplicate_webhooks(self) -> bool:
-        """``webhooks.duplicate``: every delivery is sent twice."""
-        return self.webhooks.duplicate
-
-    @duplicate_webhooks.setter
-    def duplicate_webhooks(self, value: bool) -> None:
-        self.webhooks.duplicate = value
 
     @property
     def webhooks_sent(self) -> list[tuple[str, bytes, dict[str, str]]]:

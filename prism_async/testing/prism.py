@@ -47,7 +47,7 @@ from prism_async.testing._prism_state import (
     variant,
 )
 from prism_async.testing._prism_views import CatalogViews
-from prism_async.testing._webhooks import WebhookSender
+from prism_async.testing._webhooks import WebhookSender, WebhookSwitches
 
 __all__ = ["PrismEmulator"]
 
@@ -55,7 +55,7 @@ Handler = Any
 _REFUND_INTERVAL = 0.05  # real seconds between two passes of the background refunder
 
 
-class PrismEmulator(CatalogViews):
+class PrismEmulator(CatalogViews, WebhookSwitches):
     """The Prism Videos API, emulated: uploads, generations, templates, characters, assets.
 
     Keys: ``api_key`` and each of ``other_api_keys`` is a separate owner (another owner's
@@ -186,24 +186,6 @@ class PrismEmulator(CatalogViews):
         self.balances[self._owners[self.api_key]] = value
 
     # -- webhooks (the shared sender; these names predate it) ---------------------------
-
-    @property
-    def drop_webhooks(self) -> bool:
-        """``webhooks.drop``: every delivery is dropped."""
-        return self.webhooks.drop
-
-    @drop_webhooks.setter
-    def drop_webhooks(self, value: bool) -> None:
-        self.webhooks.drop = value
-
-    @property
-    def duplicate_webhooks(self) -> bool:
-        """``webhooks.duplicate``: every delivery is sent twice."""
-        return self.webhooks.duplicate
-
-    @duplicate_webhooks.setter
-    def duplicate_webhooks(self, value: bool) -> None:
-        self.webhooks.duplicate = value
 
     @property
     def webhooks_sent(self) -> list[tuple[str, dict[str, Any]]]:
