@@ -60,7 +60,7 @@ def typecheck(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """The benchmark suite: the client's CPU, memory, loop lag, detection lag and import
     time, measured and printed, never asserted (``nox -s bench -- --full``; default
-    ``--quick``; ``--only cpu,sdk,memory,lag,import``). See benchmarks/README.md."""
+    ``--quick``; ``--only cpu,sdk,memory,lag,import,webhooks``). See benchmarks/README.md."""
     # syncsdk: the official lipsync SDK, which table 2 compares with.
     session.install(".[cli]", "syncsdk")
     session.run("python", "-m", "benchmarks", *(session.posargs or ["--quick"]))

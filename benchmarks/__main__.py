@@ -1,7 +1,7 @@
 """Benchmarks of prism-async's own cost: measured and printed, never asserted in tests.
 
 Run with ``nox -s bench`` or ``python -m benchmarks [--quick|--full] [--only TABLES]``
-(``--only cpu,sdk,memory,lag,import``; ``--save FILE`` also writes the tables as
+(``--only cpu,sdk,memory,lag,import,webhooks``; ``--save FILE`` also writes the tables as
 Markdown). Quick mode (the default) takes under a minute on two cores, full mode under
 ten. See ``benchmarks/README.md`` for what each table measures and the latest results.
 
@@ -19,6 +19,9 @@ the server counts the requests. The tables:
 4. ``lag``: detection lag and status requests per job for NanoGPT (plain polling), Prism
    (its hinted cadence) and lipsync (long poll), on the emulators.
 5. ``import``: ``import prism_async`` against ``import aiohttp``.
+6. ``webhooks``: 1,000 lipsync jobs waited on by long poll and by signed callback (the
+   client serving its receiver): status requests per job, detection lag,
+   callback-to-result latency and CPU per job.
 """
 
 from __future__ import annotations
@@ -29,7 +32,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks import table_cpu, table_import, table_lag, table_memory, table_sdk
+from benchmarks import (
+    table_cpu,
+    table_import,
+    table_lag,
+    table_memory,
+    table_sdk,
+    table_webhooks,
+)
 from benchmarks.lab import Lab
 from benchmarks.machine import describe
 from benchmarks.modes import FULL, QUICK
@@ -43,6 +53,7 @@ TABLES: dict[str, Callable[[Lab], Table]] = {
     "memory": table_memory.build,
     "sdk": table_sdk.build,
     "lag": table_lag.build,
+    "webhooks": table_webhooks.build,
 }
 
 

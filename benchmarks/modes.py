@@ -37,6 +37,8 @@ class Mode:
             seconds, spread evenly).
         nanogpt_jobs, nanogpt_durations: Table 4's NanoGPT workload.
         prism_jobs, prism_durations: Table 4's Prism workload (0 jobs: skipped).
+        webhook_jobs, webhook_durations: Table 6's lipsync workload, driven with and
+            without webhooks.
         import_runs: Fresh interpreters per module in table 5.
         parallel_light: Run the light, mostly idle runs of tables 2 and 4 side by side
             (each with its own server) instead of one after another.
@@ -53,6 +55,8 @@ class Mode:
     nanogpt_durations: str
     prism_jobs: int
     prism_durations: str
+    webhook_jobs: int
+    webhook_durations: str
     import_runs: int
     parallel_light: bool
 
@@ -69,6 +73,10 @@ QUICK = Mode(
     nanogpt_durations="1:4",
     prism_jobs=0,  # its documented 10 s poll floor would make it the slowest run
     prism_durations="3:6",
+    # Fewer than issue 11's 1,000 (which full mode runs), to keep quick mode under a minute.
+    # Fewer than issue 11's 1,000 (which full mode runs), to keep quick mode under a minute.
+    webhook_jobs=500,
+    webhook_durations="1:2",
     import_runs=5,
     parallel_light=True,
 )
@@ -85,6 +93,8 @@ FULL = Mode(
     nanogpt_durations="1:12",
     prism_jobs=10,
     prism_durations="3:25",
+    webhook_jobs=1_000,
+    webhook_durations="2:6",
     import_runs=15,
     parallel_light=False,
 )

@@ -113,5 +113,5 @@ def build(lab: Lab) -> Table:
             "Prism is skipped in this mode: its documented 10 s poll floor would make it the "
             "longest run; the full mode measures it"
         )
-    table.notes.append("webhooks: not measured (no webhook flow in the client yet)")
+    table.notes.append("webhooks: measured in table 6 (`--only webhooks`)")
     return table
