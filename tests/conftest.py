@@ -4,7 +4,7 @@ emulator environments of the integration tests (:class:`Env`, :func:`serve`)."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, TypeVar
 
 import aiohttp
@@ -20,6 +20,7 @@ from prism_async.testing import EmulatorApp, EmulatorServer, VirtualClock
 from prism_async.testing.lipsync import LipsyncEmulator
 from prism_async.testing.nanogpt import NanoGPTEmulator
 from prism_async.testing.prism import PrismEmulator
+from tests._postgres import postgres_server
 
 E = TypeVar("E")
 
@@ -38,6 +39,15 @@ PROVIDERS: dict[str, Callable[..., VideoProvider]] = {
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A throwaway PostgreSQL server for the session (see :mod:`tests._postgres`): the URL
+    of its ``postgres`` database, as its superuser (trust auth). Skips (fails under ``CI``)
+    without the server binaries."""
+    with postgres_server() as server:
+        yield server.url()
 
 
 @pytest.fixture

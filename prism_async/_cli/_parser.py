@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from prism_async._cli._webhooks import SECRET_VARIABLE, add_webhook_flags, mount_path, port_number
@@ -48,6 +49,74 @@ def _positive(text: str) -> float:
     return value
 
 
+class _VerbParser(argparse.ArgumentParser):
+    """A verb's parser. A verb may have *actions* (``batch status|forget|retry``): when its
+    first argument is exactly an action's name, that action's own parser reads the rest;
+    any other first argument is the verb's own (``batch FILE``). So the actions never
+    clash with a flag or a file of the verb, and a file named like an action is run by
+    another spelling of its path (``prism-async batch ./status``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.actions: dict[str, argparse.ArgumentParser] = {}
+        self.action_dest = "action"
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        if args is not None and len(args) > 0 and args[0] in self.actions:
+            name = args[0]
+            parsed = self.actions[name].parse_args(list(args[1:]), namespace)
+            setattr(parsed, self.action_dest, name)
+            return parsed, []
+        return super().parse_known_args(args, namespace)
+
+
+BATCH_ACTIONS_EPILOG = (
+    "To inspect a journal: 'prism-async batch status --journal PATH [--json]' (items per "
+    "state and provider, cost so far, uncertain items); 'prism-async batch forget KEY "
+    "--journal PATH' (an uncertain item is sent by the next run with a NEW idempotency key: "
+    "it may be paid twice); 'prism-async batch retry KEY --journal PATH' (sent again with "
+    "its journaled idempotency key, safe where the provider honours one). A batch file "
+    "literally named status, forget or retry runs as ./status."
+)
+
+
+def _add_batch_actions(batch: _VerbParser) -> None:
+    """``prism-async batch status|forget|retry``: a journal's admin commands."""
+    batch.action_dest = "batch_action"
+    batch.set_defaults(batch_action=None)
+    journal_help = "the batch's SQLite journal (must exist)"
+    status = argparse.ArgumentParser(
+        prog=f"{batch.prog} status",
+        description="The whole batch as the journal holds it: items per state and per "
+        "provider, the cost so far (per unit, from the recorded results) and the uncertain "
+        "items with their idempotency keys. Reads without locking, so it works while a run "
+        "uses the journal.",
+    )
+    status.add_argument("--journal", metavar="PATH", required=True, help=journal_help)
+    status.add_argument("--json", action="store_true", help="print one JSON object")
+    forget = argparse.ArgumentParser(
+        prog=f"{batch.prog} forget",
+        description="Clear an uncertain (or refused) item so that the next run of the batch "
+        "submits it with a NEW idempotency key. If its first create reached the provider, "
+        "that job is paid for and the next run pays again: check with the provider first. "
+        "Exits 2 for an unknown key or an item in another state.",
+    )
+    retry = argparse.ArgumentParser(
+        prog=f"{batch.prog} retry",
+        description="Clear an uncertain (or refused) item so that the next run of the batch "
+        "sends it again with its journaled idempotency key: a provider that honours "
+        "idempotency keys (lipsync) answers with the first job instead of charging again; "
+        "one that does not (NanoGPT, Prism) may charge again. Exits 2 for an unknown key "
+        "or an item in another state.",
+    )
+    for action in (forget, retry):
+        action.add_argument("key", metavar="KEY", help="the item's key in the batch")
+        action.add_argument("--journal", metavar="PATH", required=True, help=journal_help)
+    batch.actions.update(status=status, forget=forget, retry=retry)
+
+
 def _add_output(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object per result")
 
@@ -58,7 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Generate videos through Prism, a Sync.so-style lipsync API or NanoGPT.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log HTTP exchanges")
-    verbs = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    verbs = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=_VerbParser
+    )
 
     gen = verbs.add_parser("generate", help="submit a generation and (by default) wait for it")
     gen.add_argument("--provider", required=True, help=PROVIDERS_HELP)
@@ -149,12 +220,26 @@ def build_parser() -> argparse.ArgumentParser:
     emulate.add_argument("--port", type=int, default=8000)
     emulate.add_argument("--host", default="127.0.0.1")
 
-    batch = verbs.add_parser("batch", help="run a JSONL file of requests, concurrently")
+    batch = verbs.add_parser(
+        "batch",
+        help="run a JSONL file of requests, concurrently (batch status|forget|retry: its journal)",
+        usage="%(prog)s [-h] FILE.jsonl [options]\n"
+        "       %(prog)s status --journal PATH [--json]\n"
+        "       %(prog)s {forget,retry} KEY --journal PATH",
+        epilog=BATCH_ACTIONS_EPILOG,
+    )
+    _add_batch_actions(batch)
     batch.add_argument("file", metavar="FILE.jsonl", help="one request per line (see README)")
     batch.add_argument(
         "--concurrency", type=int, metavar="N", help="jobs in flight per provider (plan limit)"
     )
-    batch.add_argument("--journal", metavar="PATH", help="SQLite journal: resume after a crash")
+    batch.add_argument(
+        "--journal",
+        metavar="PATH|URL",
+        help="the batch's journal, to resume after a crash: a SQLite file, or a "
+        "postgresql://USER@HOST/DB?batch=NAME URL (pip install 'prism-async[postgres]'; "
+        "the password in PGPASSWORD)",
+    )
     batch.add_argument("--out", metavar="RESULTS.jsonl", help="write every outcome as JSON lines")
     batch.add_argument("--download", metavar="DIR", help="download the outputs into DIR")
     batch.add_argument("--fail-fast", action="store_true", help="stop submitting at a failure")

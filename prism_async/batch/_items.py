@@ -342,8 +342,8 @@ class ItemRunner:
 def _uncertain(fail: BatchOutcome, reason: str | None, *, resumed: bool) -> BatchOutcome:
     error = PrismAsyncError(
         f"the create's outcome is unknown ({reason or 'no answer'}): a job may exist and be "
-        "paid for, so it is not sent again; check with the provider, then forget the key in "
-        "the journal to submit it anew",
+        "paid for, so it is not sent again; check with the provider, then 'prism-async batch "
+        "retry KEY' (same idempotency key) or 'batch forget KEY' (a new one) with the journal",
         provider=fail.provider,
     )
     return attrs.evolve(fail, error=error, uncertain=True, resumed=resumed)

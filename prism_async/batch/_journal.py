@@ -4,14 +4,25 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
+from prism_async._errors import PrismAsyncError
 from prism_async._results import GenerationResult, JobHandle
 
-__all__ = ["ItemState", "Journal", "JournalEntry"]
+__all__ = [
+    "CLEARABLE_STATES",
+    "BatchSummary",
+    "InspectableJournal",
+    "ItemNotClearable",
+    "ItemState",
+    "Journal",
+    "JournalEntry",
+    "UncertainItem",
+]
 
 
 class ItemState(str, enum.Enum):
@@ -116,4 +127,133 @@ class Journal(Protocol):
         self, key: str, handle: JobHandle, index: int, path: Path, size: int
     ) -> None:
         """Note an output downloaded and in place."""
+        ...
+
+
+#: The states :meth:`InspectableJournal.forget` and :meth:`InspectableJournal.retry` clear:
+#: nothing of the item is in flight and no job of it is known.
+CLEARABLE_STATES = frozenset({ItemState.UNCERTAIN, ItemState.REFUSED})
+
+
+class ItemNotClearable(PrismAsyncError, LookupError):
+    """``forget`` or ``retry`` was asked for an item it must not clear: the journal has no
+    such key (``state`` is None), or the item is not uncertain or refused (its ``state``).
+    Nothing was changed."""
+
+    def __init__(self, message: str, *, key: str, state: ItemState | None) -> None:
+        super().__init__(message)
+        self.key = key
+        self.state = state
+
+
+@attrs.frozen(kw_only=True)
+class UncertainItem:
+    """An item left for the user: its create's outcome is unknown (a job may exist and be
+    paid for). Check with the provider (by the idempotency key, where its dashboard shows
+    one), then ``forget`` or ``retry`` it."""
+
+    key: str
+    provider: str
+    idempotency_key: str
+    error: str | None = None
+    updated_at: str | None = None  # ISO 8601, when it was marked uncertain
+
+    def to_dict(self) -> dict[str, Any]:
+        return attrs.asdict(self)
+
+
+def _states() -> dict[ItemState, int]:
+    return dict.fromkeys(ItemState, 0)
+
+
+@attrs.frozen(kw_only=True)
+class BatchSummary:
+    """The whole batch as a journal holds it (:meth:`InspectableJournal.summary`).
+
+    Args:
+        states: Items per state (every state, zeros included).
+        providers: Items per state, by provider name.
+        cost: The cost so far: the costs of every recorded result, summed per unit
+            (``"USD"``, ``"credits"``...). Jobs whose result carries no cost add nothing.
+        estimated: The part of ``cost`` that is estimates (pre-charges not yet settled),
+            per unit; units with no estimate are left out.
+        jobs: Terminal results recorded.
+        uncertain: The uncertain items, oldest first.
+        workers: Items per state by worker, for a journal several workers share; empty for
+            a journal one run at a time uses.
+    """
+
+    states: Mapping[ItemState, int] = attrs.field(factory=_states)
+    providers: Mapping[str, Mapping[ItemState, int]] = attrs.field(factory=dict)
+    cost: Mapping[str, Decimal] = attrs.field(factory=dict)
+    estimated: Mapping[str, Decimal] = attrs.field(factory=dict)
+    jobs: int = 0
+    uncertain: tuple[UncertainItem, ...] = ()
+    workers: Mapping[str, Mapping[ItemState, int]] = attrs.field(factory=dict)
+
+    @property
+    def items(self) -> int:
+        """Items the journal holds."""
+        return sum(self.states.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON types (what ``prism-async batch status --json`` prints): states by
+        value, amounts as numbers."""
+
+        def counts(states: Mapping[ItemState, int]) -> dict[str, int]:
+            return {state.value: n for state, n in states.items()}
+
+        return {
+            "items": self.items,
+            "states": counts(self.states),
+            "providers": {name: counts(s) for name, s in self.providers.items()},
+            "workers": {name: counts(s) for name, s in self.workers.items()},
+            "jobs": self.jobs,
+            "cost": {unit: float(amount) for unit, amount in self.cost.items()},
+            "estimated": {unit: float(amount) for unit, amount in self.estimated.items()},
+            "uncertain": [item.to_dict() for item in self.uncertain],
+        }
+
+
+@runtime_checkable
+class InspectableJournal(Protocol):
+    """What ``prism-async batch status|forget|retry`` asks of a journal, beyond
+    :class:`Journal` (which the batch runner needs alone).
+
+    ``forget`` and ``retry`` clear an item a run left for the user; only an
+    uncertain or refused item (:data:`CLEARABLE_STATES`) may be cleared, and a journal
+    shared by live workers must clear it in one conditional write (``... WHERE key = :key
+    AND state IN ('uncertain', 'refused')``), so a claim in between is never undone.
+    """
+
+    async def summary(self) -> BatchSummary:
+        """The whole batch: items per state and provider, the cost so far, the uncertain
+        items."""
+        ...
+
+    async def forget(self, key: str) -> JournalEntry:
+        """Clear an uncertain (or refused) item so that a later run submits it again with
+        a **new** idempotency key, as if it had never been sent: if the first create did
+        reach the provider, the user pays twice (their decision, after checking).
+
+        Returns:
+            The entry as it was.
+
+        Raises:
+            ItemNotClearable: No such key, or the item is not uncertain or refused.
+        """
+        ...
+
+    async def retry(self, key: str) -> JournalEntry:
+        """Clear an uncertain (or refused) item so that a later run sends it again with
+        the **same** idempotency key: safe where the provider honours one (it replays the
+        first create instead of charging again); where it does not, as risky as
+        :meth:`forget`.
+
+        Returns:
+            The entry as it was.
+
+        Raises:
+            ItemNotClearable: No such key, or the item is not uncertain or refused.
+        """
         ...

@@ -15,6 +15,17 @@ dies, even by SIGKILL, so a resumed run opens the journal straight away. The SQL
 itself is never locked by this module (SQLite keeps its own locks on it), so readers are
 never shut out.
 
+A journal opened with ``read_only=True`` (``prism-async batch status``) takes no lock and
+writes nothing: it reads a consistent snapshot while a run writes, and refuses a missing
+file instead of creating one.
+
+:meth:`SQLiteJournal.summary`, :meth:`~SQLiteJournal.forget` and
+:meth:`~SQLiteJournal.retry` implement :class:`~prism_async.batch.InspectableJournal`:
+``forget`` deletes an uncertain or refused item (a later run sees a new key and sends it
+with a new idempotency key); ``retry`` marks it ``unsent``, keeping its idempotency key
+(a later run sends it again with that key). Either refuses, changing nothing, a key the
+journal does not hold or an item in another state.
+
 A shared database (one journal for several machines) cannot use a file lock, and does not
 need one: it grants claims per item, under leases, instead of one run per journal. Its
 :meth:`record_submitting` would be one conditional write that only one worker wins, e.g.
@@ -54,8 +65,10 @@ import os
 import socket
 import sqlite3
 import threading
+import urllib.parse
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
+from decimal import Decimal, InvalidOperation
 from os import PathLike
 from pathlib import Path
 from types import TracebackType
@@ -65,7 +78,14 @@ import anyio.to_thread
 
 from prism_async._errors import JournalError
 from prism_async._results import GenerationResult, JobHandle
-from prism_async.batch._journal import ItemState, JournalEntry
+from prism_async.batch._journal import (
+    CLEARABLE_STATES,
+    BatchSummary,
+    ItemNotClearable,
+    ItemState,
+    JournalEntry,
+    UncertainItem,
+)
 from prism_async.batch._lock import JournalLock
 
 __all__ = ["SQLiteJournal"]
@@ -124,6 +144,9 @@ class SQLiteJournal:
             killed process; ``FULL`` also survives a power cut, at an fsync per record.
         max_pages: Cap the file's size, in database pages (tests; a quota). A write past it
             fails with a :class:`~prism_async._errors.JournalError` (database or disk is full).
+        read_only: Only read (``summary``, ``lookup``): no lock is taken, so it opens while
+            a run uses the journal; a missing file is refused, not created; every write
+            fails with a :class:`~prism_async._errors.JournalError`.
     """
 
     def __init__(
@@ -132,8 +155,10 @@ class SQLiteJournal:
         *,
         synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
         max_pages: int | None = None,
+        read_only: bool = False,
     ) -> None:
         self.path = Path(path)
+        self.read_only = read_only
         self._synchronous = synchronous
         self._max_pages = max_pages
         self._conn: sqlite3.Connection | None = None
@@ -170,6 +195,8 @@ class SQLiteJournal:
         raise JournalError(_oneline(f"journal {self.path}: {reason}")) from cause
 
     def _open(self) -> sqlite3.Connection:
+        if self.read_only:
+            return self._open_read_only()
         self._check_path()  # before the lock file is made beside it
         lock = JournalLock(self.path)
         lock.acquire()
@@ -180,6 +207,56 @@ class SQLiteJournal:
             raise
         self._file_lock = lock
         return conn
+
+    def _open_read_only(self) -> sqlite3.Connection:
+        path = self.path
+        if path.is_dir():
+            self._fail("is a directory, not a journal file")
+        if not path.is_file():
+            self._fail("no such journal file")
+        if not os.access(path, os.R_OK):
+            self._fail("the file cannot be read")
+        try:
+            size = path.stat().st_size
+        except OSError as exc:
+            self._fail(f"cannot read ({_reason(exc)})", exc)
+        if size == 0:
+            self._fail("the file is empty (0 bytes), so it may have been truncated")
+        uri = "file:" + urllib.parse.quote(str(path.absolute())) + "?mode=ro"
+        try:
+            conn = sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=30.0)
+        except sqlite3.Error as exc:
+            self._fail(_open_reason(exc), exc)
+        try:
+            self._check_schema(conn)
+        except (sqlite3.Error, OSError) as exc:
+            conn.close()
+            self._fail(_open_reason(exc), exc)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _check_schema(self, conn: sqlite3.Connection) -> None:
+        """A prism-async journal of this schema version (an empty database is a new one)."""
+        tables = {
+            name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        }
+        if tables and "meta" not in tables:
+            self._fail("not a prism-async journal (a SQLite database without its meta table)")
+        if tables:
+            row = conn.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()
+            if row is None or row[0] != SCHEMA_VERSION:
+                version = "unknown" if row is None else row[0]
+                self._fail(
+                    f"a journal of schema version {version}; this prism-async reads"
+                    f" version {SCHEMA_VERSION} (open it with the version that wrote it)"
+                )
+        elif self.read_only:
+            self._fail("not a prism-async journal (an empty SQLite database)")
+        (check,) = conn.execute("PRAGMA quick_check(1)").fetchone()
+        if check != "ok":
+            self._fail(f"corrupt ({check})")
 
     def _check_path(self) -> None:
         """Refusals that need only ``stat`` (no descriptor on a file SQLite may hold)."""
@@ -252,23 +329,7 @@ class SQLiteJournal:
         try:
             if self._max_pages is not None:
                 conn.execute(f"PRAGMA max_page_count = {int(self._max_pages)}")
-            tables = {
-                name
-                for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-            }
-            if tables and "meta" not in tables:
-                self._fail("not a prism-async journal (a SQLite database without its meta table)")
-            if tables:
-                row = conn.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()
-                if row is None or row[0] != SCHEMA_VERSION:
-                    version = "unknown" if row is None else row[0]
-                    self._fail(
-                        f"a journal of schema version {version}; this prism-async reads"
-                        f" version {SCHEMA_VERSION} (open it with the version that wrote it)"
-                    )
-            (check,) = conn.execute("PRAGMA quick_check(1)").fetchone()
-            if check != "ok":
-                self._fail(f"corrupt ({check})")
+            self._check_schema(conn)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(f"PRAGMA synchronous={self._synchronous}")
             with conn:  # a write now: a read-only or full database fails before any create
@@ -326,7 +387,8 @@ class SQLiteJournal:
 
     async def uncertain(self) -> list[JournalEntry]:
         """The items left uncertain (the create's outcome unknown), oldest first: the
-        ones to check with the provider before :meth:`forget` lets a run send them again."""
+        ones to check with the provider before :meth:`forget` or :meth:`retry` lets a run
+        send them again."""
 
         def read(conn: sqlite3.Connection) -> list[JournalEntry]:
             keys = [
@@ -426,15 +488,108 @@ class SQLiteJournal:
             )
         )
 
-    async def forget(self, key: str) -> None:
-        """Drop an item (e.g. an uncertain one the user has checked), so a later run
-        submits it again."""
+    async def summary(self) -> BatchSummary:
+        """The whole batch: items per state and provider, the cost so far, the uncertain
+        items (see :class:`~prism_async.batch.BatchSummary`)."""
+        return await self._run(_summary, read=True)
 
-        def forget(conn: sqlite3.Connection) -> None:
+    async def forget(self, key: str) -> JournalEntry:
+        """Clear an uncertain (or refused) item so that a later run submits it again with
+        a new idempotency key (if the first create reached the provider, that pays twice).
+        The entry as it was.
+
+        Raises:
+            ItemNotClearable: No such key, or the item is not uncertain or refused.
+        """
+
+        def forget(conn: sqlite3.Connection) -> JournalEntry:
+            entry = self._clearable(conn, key, "forget")
             for table in ("items", "results", "downloads"):
                 conn.execute(f"DELETE FROM {table} WHERE key = ?", (key,))
+            return entry
 
-        await self._run(forget)
+        return await self._run(forget)
+
+    async def retry(self, key: str) -> JournalEntry:
+        """Clear an uncertain (or refused) item so that a later run sends it again with
+        its journaled idempotency key (it is marked unsent). The entry as it was.
+
+        Raises:
+            ItemNotClearable: No such key, or the item is not uncertain or refused.
+        """
+
+        def retry(conn: sqlite3.Connection) -> JournalEntry:
+            entry = self._clearable(conn, key, "retry")
+            note = (
+                f"to be sent again with the same idempotency key (batch retry); it was"
+                f" {entry.state.value}: {entry.error or 'no reason recorded'}"
+            )
+            conn.execute(
+                "UPDATE items SET state = ?, error = ?, updated_at = ? WHERE key = ?",
+                (ItemState.UNSENT.value, note, _now(), key),
+            )
+            return entry
+
+        return await self._run(retry)
+
+    def _clearable(self, conn: sqlite3.Connection, key: str, verb: str) -> JournalEntry:
+        entry = _lookup(conn, key)
+        if entry is None:
+            raise ItemNotClearable(f"journal {self.path}: no item {key!r}", key=key, state=None)
+        if entry.state not in CLEARABLE_STATES:
+            raise ItemNotClearable(
+                f"journal {self.path}: item {key!r} is {entry.state.value}, not uncertain"
+                f" or refused: only those can be cleared with {verb}",
+                key=key,
+                state=entry.state,
+            )
+        return entry
+
+
+def _summary(conn: sqlite3.Connection) -> BatchSummary:
+    states = dict.fromkeys(ItemState, 0)
+    providers: dict[str, dict[ItemState, int]] = {}
+    for provider, state, count in conn.execute(
+        "SELECT provider, state, COUNT(*) FROM items GROUP BY provider, state"
+        " ORDER BY provider, state"
+    ):
+        member = ItemState(state)
+        states[member] += count
+        providers.setdefault(provider, dict.fromkeys(ItemState, 0))[member] += count
+    cost: dict[str, Decimal] = {}
+    estimated: dict[str, Decimal] = {}
+    jobs = 0
+    for (text,) in conn.execute("SELECT result FROM results"):
+        jobs += 1
+        priced = json.loads(text, parse_float=Decimal).get("cost")
+        if not isinstance(priced, dict) or priced.get("amount") is None:
+            continue
+        unit = str(priced.get("unit"))
+        try:
+            amount = Decimal(str(priced["amount"]))
+        except InvalidOperation as exc:
+            raise ValueError(f"a result's cost is not a number: {priced['amount']!r}") from exc
+        cost[unit] = cost.get(unit, Decimal(0)) + amount
+        if priced.get("estimated"):
+            estimated[unit] = estimated.get(unit, Decimal(0)) + amount
+    uncertain = tuple(
+        UncertainItem(
+            key=key, provider=provider, idempotency_key=idem, error=error, updated_at=updated
+        )
+        for key, provider, idem, error, updated in conn.execute(
+            "SELECT key, provider, idempotency_key, error, updated_at FROM items"
+            " WHERE state = ? ORDER BY updated_at, key",
+            (ItemState.UNCERTAIN.value,),
+        )
+    )
+    return BatchSummary(
+        states=states,
+        providers=providers,
+        cost=dict(sorted(cost.items())),
+        estimated=dict(sorted(estimated.items())),
+        jobs=jobs,
+        uncertain=uncertain,
+    )
 
 
 def _lookup(conn: sqlite3.Connection, key: str) -> JournalEntry | None:
