@@ -54,6 +54,11 @@ class VideoRequest:
     extra: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping)
 
 
+def _optional_mapping(value: Any) -> Any:
+    """A mapping frozen like ``options``; anything else is kept for validation to refuse."""
+    return FrozenDict(value) if isinstance(value, Mapping) else value
+
+
 def _tuple(value: Any) -> tuple[Any, ...]:
     return tuple(value)
 
@@ -126,6 +131,14 @@ class LipsyncRequest:
             names them.
         webhook_url: Where the provider posts the finished generation.
         output_file_name: The output's base name, without extension.
+        project_id: The project the generation belongs to (``projectId``, newest docs).
+        dub_params: Dubbing parameters (``dubParams``, newest docs; sent as given).
+        dialogue_edit: A dialogue edit (``dialogueEdit``, newest docs; sent as given).
+        extra: Raw create fields the request does not model, sent at the top level.
+            ``None`` values are dropped; a documented field given here goes through its
+            attribute and its checks (``projectId`` becomes ``project_id``, an option such
+            as ``sync_mode`` joins ``options``); an unknown key is sent as it is, with a
+            warning logged once per key.
     """
 
     model: str
@@ -135,3 +148,7 @@ class LipsyncRequest:
     options: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping)
     webhook_url: str | None = None
     output_file_name: str | None = None
+    project_id: str | None = None
+    dub_params: Mapping[str, Any] | None = attrs.field(default=None, converter=_optional_mapping)
+    dialogue_edit: Mapping[str, Any] | None = attrs.field(default=None, converter=_optional_mapping)
+    extra: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping)

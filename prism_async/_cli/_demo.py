@@ -121,9 +121,12 @@ def demo_items(inputs: Path) -> Iterator[BatchItem]:
         provider="lipsync",
         request=LipsyncRequest(model="lipsync-2", video=face, audio=[AudioTrack(audio=voice)]),
     )
+    # A track placed by segments goes as a URL: the documents have no way to place a local
+    # file by refId (the upload form's file part carries none), so the client refuses one.
+    voice_url = Media.from_url("https://media.example/demo-voice.wav")
     for n in range(1, 6):
         tracks = (
-            AudioTrack(audio=voice, ref_id="recorded"),
+            AudioTrack(audio=voice_url, ref_id="recorded"),
             AudioTrack(
                 speech=Speech(script=speech.format(n), voice_id="emu-voice"),
                 ref_id="spoken",

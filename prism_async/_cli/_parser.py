@@ -147,8 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         type=parse_assignment,
         metavar="KEY=VALUE",
-        help="a raw wire field, passed through untouched (value read as JSON if it is JSON;"
-        " for lipsync, an option such as sync_mode=loop)",
+        help="a wire field (value read as JSON if it is JSON): a documented one goes through"
+        " its typed field and check (--set resolution=9999p is refused), any other is sent"
+        " as given, with a warning; for lipsync, an option such as sync_mode=loop",
     )
     tpl = gen.add_argument_group("prism templates")
     tpl.add_argument("--template", metavar="ID", help="generate from a Prism template")

@@ -177,6 +177,10 @@ _LIPSYNC: _Kinds = {
     "options": dict,
     "webhook_url": str,
     "output_file_name": str,
+    "project_id": str,
+    "dub_params": dict,
+    "dialogue_edit": dict,
+    "extra": dict,
 }
 
 

@@ -9,6 +9,8 @@ a generator that yields effects (an :class:`HttpRequest`, a :class:`ReadFile`, a
 :class:`Rate` budgets, retries and deadlines. A flow is therefore tested by sending it
 canned :class:`HttpResponse` values, with no server at all::
 
+    from urllib.parse import quote
+
     from prism_async.providers import (
         Api, Flow, GenerationResult, JobHandle, JobStatus, PollHint, Rate, RetryMode,
         StatusTable, VideoProvider, api_error, env_settings, refuser, required_key,
@@ -49,8 +51,9 @@ canned :class:`HttpResponse` values, with no server at all::
             return (JobHandle(provider=NAME, id=response.json()["id"]),)
 
         def status_flow(self, handle, *, wait=False) -> Flow[GenerationResult]:
+            # every path parameter is quoted: an id is one path segment whatever it holds
             response = yield from self._api.call(
-                "GET", f"/jobs/{handle.id}", "status", job_id=handle.id
+                "GET", f"/jobs/{quote(handle.id, safe='')}", "status", job_id=handle.id
             )
             ...                                     # read it into a GenerationResult
 
@@ -154,6 +157,7 @@ from prism_async._secrets import Secret
 from prism_async._wire import StatusTable, make_converter, parse_datetime, structure, wire
 from prism_async.providers._api import Api, ErrorFactory, env_settings, required_key
 from prism_async.providers._common import api_error, error_from_body, inline_data_uri, refuser
+from prism_async.providers._extra import ExtraFields
 from prism_async.providers._limits import Seconds, check_duration, check_prompt, seconds_of
 from prism_async.providers._outputs import NO_OUTPUT, no_output_failure, usable_url
 
@@ -167,6 +171,7 @@ __all__ = [
     "CostUnit",
     "Effect",
     "ErrorFactory",
+    "ExtraFields",
     "Failure",
     "FailureKind",
     "FileBody",

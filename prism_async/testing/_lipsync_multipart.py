@@ -101,10 +101,18 @@ async def _stream(part: BodyPartReader, name: str) -> UploadedFile:
 
 
 def _merge(items: list[Any], kind: str, upload: UploadedFile) -> None:
-    """A file takes precedence over the URL input of its type (the first such item)."""
+    """A file takes precedence over the URL input of its type (the first such item).
+
+    Only an item that has a URL (or an asset id) is one: the documents have no input item
+    without a url for a file to fill in, so such an item is left as it is and refused
+    (``input.N.url should not be empty``; a segment's refId then names no input)."""
     url = f"{UPLOAD_HOST}/{uuid.uuid4()}/{quote(upload.filename, safe='')}"
     for item in items:
-        if isinstance(item, dict) and item.get("type") == kind:
+        if (
+            isinstance(item, dict)
+            and item.get("type") == kind
+            and (item.get("url") is not None or item.get("assetId") is not None)
+        ):
             item["url"] = url
             item.pop("assetId", None)
             return

@@ -29,6 +29,8 @@ MODEL_MODES = ("lips", "face", "head")
 EMOTIONS = ("happy", "sad", "angry", "disgusted", "surprised", "neutral")
 STATUSES = ("PENDING", "PROCESSING", "COMPLETED", "FAILED", "REJECTED", "CANCELED", "TIMED_OUT")
 TTS_PROVIDERS = ("elevenlabs",)
+SPEEDUPS = (1, 2, 3, 4)
+OUTPUT_FORMATS = ("mp4", "mov")
 
 _OUTPUT_FILE_NAME = re.compile(r"[A-Za-z0-9_-]{1,255}")
 _IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9._~-]{1,128}")
@@ -88,6 +90,12 @@ def validate_create(body: object) -> list[str]:
         isinstance(webhook, str) and webhook.startswith(("http://", "https://"))
     ):
         errors.append("webhookUrl must be a URL address")
+    project = body.get("projectId")
+    if project is not None and not (isinstance(project, str) and project.strip()):
+        errors.append("projectId must be a non-empty string")
+    for key in ("dubParams", "dialogueEdit"):
+        if body.get(key) is not None and not isinstance(body[key], dict):
+            errors.append(f"{key} must be an object")
     name = body.get("outputFileName")
     if name is not None and not (isinstance(name, str) and valid_output_file_name(name)):
         errors.append(
@@ -116,14 +124,17 @@ def _check_input(items: object, uses_segments: bool, errors: list[str]) -> Itera
             errors.extend(_check_media(field, item))
             continue
         if kind == "audio":
-            errors.extend(_check_media(field, item))
+            problems = list(_check_media(field, item))
         elif kind == "text":
-            errors.extend(_check_provider(f"{field}.provider", item.get("provider")))
+            problems = list(_check_provider(f"{field}.provider", item.get("provider")))
         else:
             errors.append(_one_of(f"{field}.type", ("video", "audio", "text")))
             continue
+        errors.extend(problems)
         speech += 1
         ref = item.get("refId")
+        if problems:
+            continue  # not an input: a segment's refId to it names no input
         if ref is None:
             if uses_segments:
                 errors.append(f"{field}.refId is required when segments are used")
@@ -186,6 +197,7 @@ def _check_options(field: str, options: object, model: object) -> Iterator[str]:
         yield f"{field}.occlusion_detection_enabled must be a boolean value"
     if "active_speaker_detection" in options:
         yield from _check_speaker(f"{field}.active_speaker_detection", options)
+    yield from _check_legacy_options(field, options)
     for key, allowed in (("model_mode", MODEL_MODES), ("prompt", EMOTIONS)):
         if key not in options:
             continue
@@ -193,6 +205,36 @@ def _check_options(field: str, options: object, model: object) -> Iterator[str]:
             yield f"{field}.{key} is only valid for the react-1 model"
         elif options[key] not in allowed:
             yield _one_of(f"{field}.{key}", allowed)
+
+
+def _check_legacy_options(field: str, options: Mapping[str, Any]) -> Iterator[str]:
+    """GenerationOptions of the OpenAPI file (Mar 2025): the enums and types it gives."""
+    if "speedup" in options and not (
+        _is_number(options["speedup"]) and options["speedup"] in SPEEDUPS
+    ):
+        yield f"{field}.speedup must be one of the following values: 1, 2, 3, 4"
+    if "output_format" in options and options["output_format"] not in OUTPUT_FORMATS:
+        yield _one_of(f"{field}.output_format", OUTPUT_FORMATS)
+    if "pads" in options and not (
+        isinstance(options["pads"], list) and all(_is_number(v) for v in options["pads"])
+    ):
+        yield f"{field}.pads must be an array of numbers"
+    if "fps" in options and not (_is_number(options["fps"]) and options["fps"] > 0):
+        yield f"{field}.fps must be a positive number"
+    if "output_resolution" in options:
+        size = options["output_resolution"]
+        if not (isinstance(size, list) and len(size) == 2 and all(_dimension(v) for v in size)):
+            yield f"{field}.output_resolution must be an array [width, height]"
+    if "active_speaker" in options and not isinstance(options["active_speaker"], bool):
+        yield f"{field}.active_speaker must be a boolean value"
+
+
+def _dimension(value: object) -> bool:
+    if isinstance(value, str):
+        return value.isdigit() and int(value) > 0
+    if not (isinstance(value, (int, float)) and _is_number(value)):
+        return False
+    return value > 0 and float(value).is_integer()
 
 
 def _check_speaker(field: str, options: Mapping[str, Any]) -> Iterator[str]:

@@ -138,25 +138,20 @@ async def test_local_files_are_streamed_through_the_multipart_form(
     video.write_bytes(b"\x00" * 300_000)
     voice = tmp_path / "voice.wav"
     voice.write_bytes(b"RIFF" + b"\x01" * 50_000)
+    # One local track, no segments: the documented multipart form. (A local track placed
+    # by segments is refused before sending: see tests/providers/test_lipsync_fidelity.py.)
     request = LipsyncRequest(
         model="lipsync-2",
         video=Media.from_path(video),
-        audio=[
-            AudioTrack(audio=Media.from_path(voice), ref_id="mine"),
-            audio("other.wav", "other"),
-        ],
-        segments=[
-            LipsyncSegment(start=0, end=4, ref_id="mine"),
-            LipsyncSegment(start=4, end=8, ref_id="other"),
-        ],
+        audio=[AudioTrack(audio=Media.from_path(voice))],
     )
     async with env.client() as client:
         result = await client.generate(request)
     assert result.status is JobStatus.SUCCEEDED
     generation = env.lipsync.generations[result.id]
     assert generation.uploads == {"video": 300_000, "audio": 50_004}
-    uploaded = [i for i in generation.body["input"] if i.get("refId") == "mine"]
-    assert uploaded[0]["url"].endswith("/voice.wav")  # the file filled in the refId's item
+    uploaded = [i for i in generation.body["input"] if i.get("type") == "audio"]
+    assert uploaded[0]["url"].endswith("/voice.wav")  # the file made the audio item
 
 
 async def test_a_failed_generation_raises_with_its_code(env: Env) -> None:

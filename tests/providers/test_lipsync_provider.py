@@ -198,46 +198,45 @@ def test_a_storage_key_is_sent_as_an_asset_id() -> None:
 
 
 def test_local_files_go_through_the_multipart_form_streamed() -> None:
+    # A local video with segments over URL tracks: the form carries the URL items (refIds
+    # kept) as JSON strings. A local audio file cannot be placed by segments (the
+    # documents have no url-less input item): see test_lipsync_fidelity.py.
+    other = Media.parse("https://media.example/other.wav")
     request = LipsyncRequest(
         model="lipsync-2",
         video=Media.from_path("/data/face.mp4"),
         audio=[
             AudioTrack(audio=AUDIO, ref_id="url"),
-            AudioTrack(audio=Media.from_path("/data/voice.wav"), ref_id="file"),
+            AudioTrack(audio=other, ref_id="other"),
         ],
         segments=[
             LipsyncSegment(start=0, end=2, ref_id="url"),
-            LipsyncSegment(start=2, end=4, ref_id="file"),
+            LipsyncSegment(start=2, end=4, ref_id="other"),
         ],
         options={"sync_mode": "loop"},
     )
     handles, effects = drive(
         provider().submit_flow(request, idempotency_key=IDEM),
         1000,
-        2000,
         answer(201, generation()),
     )
     assert handles[0].id == GID
-    assert effects[:2] == [
-        StatFile(path=Path("/data/face.mp4"), field="video"),
-        StatFile(path=Path("/data/voice.wav"), field="audio[1].audio"),
-    ]
+    assert effects[:1] == [StatFile(path=Path("/data/face.mp4"), field="video")]
     sent = only_request(effects)
     assert sent.json is None and sent.header("Idempotency-Key") == IDEM
     assert isinstance(sent.body, Multipart)
     fields = dict(sent.body.fields)
-    # The file-backed audio item keeps its refId, first among audio items, without a url.
     assert json.loads(str(fields["input"])) == [
-        {"type": "audio", "refId": "file"},
         {"type": "audio", "url": "https://media.example/voice.wav", "refId": "url"},
+        {"type": "audio", "url": "https://media.example/other.wav", "refId": "other"},
     ]
     assert json.loads(str(fields["options"])) == {"sync_mode": "loop"}
-    assert json.loads(str(fields["segments"]))[1]["audioInput"] == {"refId": "file"}
+    assert json.loads(str(fields["segments"]))[1]["audioInput"] == {"refId": "other"}
     assert fields["model"] == "lipsync-2"
     assert fields["video"] == FilePart(
         path=Path("/data/face.mp4"), content_type="video/mp4", filename="face.mp4"
     )
-    assert isinstance(fields["audio"], FilePart) and fields["audio"].filename == "voice.wav"
+    assert "audio" not in fields
 
 
 def test_a_form_whose_inputs_are_all_files_carries_no_input_field() -> None:

@@ -306,8 +306,11 @@ def test_extra_fields_pass_through_and_win_over_typed_ones() -> None:
     assert body["num_frames"] == 81
     assert body["movementAmplitude"] == "auto"
     assert body["aspect_ratio"] == "16:9"
-    neutral = VideoRequest(model="wan", prompt="p", extra={"aspect_ratio": "weird", "x": [1]})
-    assert body_of(neutral) == {"model": "wan", "prompt": "p", "aspect_ratio": "weird", "x": [1]}
+    neutral = VideoRequest(model="wan", prompt="p", extra={"aspect_ratio": "9:16", "x": [1]})
+    assert body_of(neutral) == {"model": "wan", "prompt": "p", "aspect_ratio": "9:16", "x": [1]}
+    # A documented field given through extra is checked as its typed attribute (issue 13).
+    weird = VideoRequest(model="wan", prompt="p", extra={"aspect_ratio": "weird"})
+    assert refusal(weird).field == "aspect_ratio"
 
 
 # ---------------------------------------------------------------------------------------

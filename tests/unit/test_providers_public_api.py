@@ -43,6 +43,7 @@ PUBLIC = [
     "CostUnit",
     "Effect",
     "ErrorFactory",
+    "ExtraFields",
     "Failure",
     "FailureKind",
     "FileBody",

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
+
+import attrs
 
 from prism_async._requests import AudioTrack, LipsyncSegment, Speech
 from prism_async.providers import (
+    ExtraFields,
     FilePart,
     Flow,
     LipsyncRequest,
@@ -19,7 +23,17 @@ from prism_async.providers import (
     stat_file,
 )
 
-__all__ = ["MAX_UPLOAD_BYTES", "Payload", "as_lipsync", "payload_flow", "wire_body"]
+__all__ = [
+    "EXTRA_FIELDS",
+    "MAX_UPLOAD_BYTES",
+    "OPTION_KEYS",
+    "Payload",
+    "as_lipsync",
+    "payload_flow",
+    "resolve_extra",
+    "wire_body",
+]
+
 
 NAME = "lipsync"
 # CONFLICT (reference §2.2.2, §2.6): older docs say multipart files "must be under 20 MB;
@@ -27,6 +41,46 @@ NAME = "lipsync"
 # limits". The conservative 20 MB (decimal) is enforced; larger files go as URLs or assets.
 MAX_UPLOAD_BYTES = 20 * 1000 * 1000
 _FALLBACK_TYPES = {"video": "video/mp4", "audio": "audio/mpeg"}
+
+#: Documented create fields that have a typed attribute (reference §2.2.1: SDK 0.2.7 and
+#: the newest docs), by wire name or attribute name: given through ``extra`` they go
+#: through the attribute and its checks.
+_TYPED_FIELDS = {
+    "model": "model",
+    "webhookUrl": "webhook_url",
+    "outputFileName": "output_file_name",
+    "projectId": "project_id",
+    "dubParams": "dub_params",
+    "dialogueEdit": "dialogue_edit",
+}
+EXTRA_FIELDS = ExtraFields(
+    provider=NAME,
+    typed={**_TYPED_FIELDS, **{attribute: attribute for attribute in _TYPED_FIELDS.values()}},
+)
+#: Documented create fields built from the request's structure: never raw through ``extra``.
+_STRUCTURAL_FIELDS = {
+    "input": "video and audio",
+    "segments": "segments",
+    "options": "options",
+}
+#: Documented ``options`` keys: SDK 0.2.7 and the legacy GenerationOptions of the OpenAPI
+#: file (lipsync-openapi-2025-03.json). Given through ``extra`` they join ``options``.
+OPTION_KEYS = frozenset(
+    {
+        "sync_mode",
+        "model_mode",
+        "prompt",
+        "temperature",
+        "active_speaker_detection",
+        "occlusion_detection_enabled",
+        "pads",
+        "speedup",
+        "output_format",
+        "fps",
+        "output_resolution",
+        "active_speaker",
+    }
+)
 
 #: A create body: JSON, or a multipart form with the nested fields as JSON strings.
 Payload = dict[str, Any] | Multipart
@@ -52,6 +106,38 @@ def as_lipsync(request: object) -> LipsyncRequest:
     )
 
 
+def resolve_extra(request: LipsyncRequest) -> LipsyncRequest:
+    """The request with ``extra`` sorted out by the shared rules (:class:`ExtraFields`):
+    ``None`` values dropped; each documented field moved to its typed attribute (it wins
+    over the value the attribute had, and the attribute's checks then run on it); a
+    documented option (``sync_mode``...) moved into ``options`` the same way; only the
+    other keys left in ``extra``, each unknown one logged once as a warning.
+
+    Raises:
+        RequestValidationError: ``extra`` names a field built from the request's structure
+            (``input``, ``segments``, ``options``), or two keys for one attribute.
+    """
+    if not request.extra:
+        return request
+    options = dict(request.options)
+    rest: dict[str, Any] = {}
+    for key, value in request.extra.items():
+        if value is None:
+            continue
+        if key in _STRUCTURAL_FIELDS:
+            raise RequestValidationError(
+                f"extra.{key}",
+                f"built from the request: set its {_STRUCTURAL_FIELDS[key]} instead",
+                provider=NAME,
+            )
+        if key in OPTION_KEYS:
+            options[key] = value
+        else:
+            rest[key] = value
+    typed, raw = EXTRA_FIELDS.split(rest)
+    return attrs.evolve(request, options=options, extra=raw, **typed)
+
+
 def _media_item(kind: str, media: Media) -> dict[str, Any]:
     if media.kind is MediaKind.KEY:  # a registered asset (newest docs: assetId for url)
         return {"type": kind, "assetId": media.value}
@@ -75,9 +161,10 @@ def _track_item(track: AudioTrack) -> dict[str, Any] | None:
     if track.speech is not None:
         item = _speech_item(track.speech)
     elif track.audio is not None and track.audio.kind is MediaKind.PATH:
-        if track.ref_id is None:
-            return None  # the file part alone makes the item
-        item = {"type": "audio"}  # the uploaded file fills in its url
+        # The file part alone makes the item. The documents have no input item without a
+        # url for a file to fill in, so a local file cannot carry a refId: validate()
+        # refuses one used by segments, and without segments a refId has no use.
+        return None
     elif track.audio is not None:
         item = _media_item("audio", track.audio)
     else:  # pragma: no cover - refused by validate()
@@ -108,13 +195,13 @@ def _is_local(media: Media | None) -> bool:
 
 def wire_body(request: LipsyncRequest) -> dict[str, Any]:
     """The create fields in their current spelling. A local file's item is left out of
-    ``input`` (its form part supplies it), except an audio item with a ``refId``: that one
-    is kept without a url, first among the audio items, for the file to fill in."""
+    ``input``: its form part supplies it (the documented multipart form). ``extra`` is
+    resolved first (:func:`resolve_extra`); its unknown keys go last, at the top level."""
+    request = resolve_extra(request)
     items: list[dict[str, Any]] = []
     if request.video is not None and not _is_local(request.video):
         items.append(_media_item("video", request.video))
-    ordered = sorted(request.audio, key=lambda t: not _is_local(t.audio))
-    items.extend(item for item in map(_track_item, ordered) if item is not None)
+    items.extend(item for item in map(_track_item, request.audio) if item is not None)
     body: dict[str, Any] = {"model": request.model, "input": items}
     if request.options:
         body["options"] = dict(request.options)
@@ -124,7 +211,18 @@ def wire_body(request: LipsyncRequest) -> dict[str, Any]:
         body["webhookUrl"] = request.webhook_url
     if request.output_file_name is not None:
         body["outputFileName"] = request.output_file_name
+    if request.project_id is not None:
+        body["projectId"] = request.project_id
+    if request.dub_params is not None:
+        body["dubParams"] = _plain(request.dub_params)
+    if request.dialogue_edit is not None:
+        body["dialogueEdit"] = _plain(request.dialogue_edit)
+    body.update(request.extra)
     return body
+
+
+def _plain(value: Mapping[str, Any]) -> dict[str, Any]:
+    return dict(value)
 
 
 def _file_part(kind: str, media: Media) -> FilePart:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from urllib.parse import quote
 
 import attrs
 
@@ -183,7 +184,7 @@ class LipsyncProvider(
             timeout = LONG_POLL_TIMEOUT
         response = yield from self._api.call(
             "GET",
-            f"/v2/generate/{handle.id}",
+            f"/v2/generate/{quote(handle.id, safe='')}",
             "status",
             params=params,
             timeout=timeout,
@@ -213,10 +214,13 @@ class LipsyncProvider(
         return PollHint(long_poll=self._reprobe, delay=PLAIN_POLL_SECONDS)
 
     def with_webhook(self, request: object, url: str) -> object | None:
-        """The request with ``webhookUrl`` set (None where it names its own already)."""
-        if isinstance(request, LipsyncRequest) and request.webhook_url is None:
-            return attrs.evolve(request, webhook_url=url)
-        return None
+        """The request with ``webhookUrl`` set (None where it names its own already, as a
+        field or through ``extra``)."""
+        if not isinstance(request, LipsyncRequest) or request.webhook_url is not None:
+            return None
+        if request.extra.get("webhookUrl") is not None or request.extra.get("webhook_url"):
+            return None
+        return attrs.evolve(request, webhook_url=url)
 
     def read_webhook(
         self,
@@ -284,6 +288,6 @@ class LipsyncProvider(
             BadRequestError: The job is not cancelable (no longer PENDING).
         """
         response = yield from self._api.call(
-            "POST", f"/v2/generate/{handle.id}/cancel", "cancel", job_id=handle.id
+            "POST", f"/v2/generate/{quote(handle.id, safe='')}/cancel", "cancel", job_id=handle.id
         )
         return _wire.parse_generation(response, job_id=handle.id)

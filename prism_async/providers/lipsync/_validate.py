@@ -16,12 +16,15 @@ from prism_async.providers import (
     UnsupportedRequestError,
     refuser,
 )
+from prism_async.providers.lipsync._body import resolve_extra
 
 __all__ = [
     "EMOTIONS",
     "MAX_AUDIO_SECONDS",
     "MODEL_MODES",
+    "OUTPUT_FORMATS",
     "REACT_MODEL",
+    "SPEEDUPS",
     "SYNC_MODES",
     "validate",
     "validate_idempotency_key",
@@ -32,6 +35,9 @@ SYNC_MODES = frozenset({"bounce", "loop", "cut_off", "silence", "remap"})
 MODEL_MODES = frozenset({"lips", "face", "head"})
 EMOTIONS = frozenset({"happy", "sad", "angry", "disgusted", "surprised", "neutral"})
 REACT_MODEL = "react-1"
+# Legacy GenerationOptions (lipsync-openapi-2025-03.json): enums given by the spec.
+SPEEDUPS = frozenset({1, 2, 3, 4})
+OUTPUT_FORMATS = frozenset({"mp4", "mov"})
 # "Audio longer than 300 s fails (generation_audio_length_exceeded)" (reference §2.4, §2.6):
 # a crop ending later than that needs a longer track, so it would fail after being sent.
 MAX_AUDIO_SECONDS = 300
@@ -72,7 +78,9 @@ def validate_idempotency_key(key: str) -> None:
 
 
 def validate(request: LipsyncRequest) -> None:
-    """Refuse what the docs call invalid, naming the field."""
+    """Refuse what the docs call invalid, naming the field. ``extra`` is resolved first:
+    a documented field given there is checked as its typed attribute is."""
+    request = resolve_extra(request)
     if not isinstance(request.model, str) or not request.model.strip():
         raise refuse("model", "required")
     if request.video is None:
@@ -94,6 +102,15 @@ def validate(request: LipsyncRequest) -> None:
             "output_file_name",
             "must be 1-255 characters of A-Z a-z 0-9 _ - (no extension: .mp4 is added)",
         )
+    project = request.project_id
+    if project is not None and not (isinstance(project, str) and project.strip()):
+        raise refuse("project_id", "must be a non-empty string (the project's id)")
+    for field in ("dub_params", "dialogue_edit"):
+        if getattr(request, field) is not None and not isinstance(getattr(request, field), Mapping):
+            raise refuse(field, "must be a mapping (sent as a JSON object)")
+    for key in request.extra:
+        if not isinstance(key, str) or not key:
+            raise refuse("extra", f"{key!r}: field names are non-empty strings")
 
 
 def check_media(field: str, media: Media) -> None:
@@ -122,7 +139,16 @@ def _check_tracks(tracks: tuple[AudioTrack, ...], *, segmented: bool) -> set[str
             raise refuse(field, "give either audio or speech, exactly one")
         if track.audio is not None:
             check_media(f"{field}.audio", track.audio)
-            local += track.audio.kind is MediaKind.PATH
+            if track.audio.kind is MediaKind.PATH:
+                local += 1
+                if segmented:
+                    raise refuse(
+                        f"{field}.audio",
+                        "a local audio file cannot be placed by segments: the upload form's"
+                        " file part carries no refId, and the API takes no input item without"
+                        " a url (its refId would name no input). Give this track as a URL"
+                        " (or an asset id), or send a single local file without segments",
+                    )
         if track.speech is not None:
             _check_speech(f"{field}.speech", track.speech)
         if track.ref_id is None:
@@ -189,8 +215,46 @@ def _check_crop(field: str, segment: LipsyncSegment) -> None:
         )
 
 
+def _check_legacy_options(field: str, options: Mapping[str, Any]) -> None:
+    """The legacy GenerationOptions, as the OpenAPI file types them (sets where it gives
+    them; ``output_resolution`` is ``[width, height]``)."""
+    if "speedup" in options and (
+        _number(options["speedup"]) is None or options["speedup"] not in SPEEDUPS
+    ):
+        raise refuse(f"{field}.speedup", f"{options['speedup']!r} is not one of 1, 2, 3, 4")
+    if "output_format" in options and options["output_format"] not in OUTPUT_FORMATS:
+        raise refuse(
+            f"{field}.output_format", f"{options['output_format']!r} is not one of mov, mp4"
+        )
+    if "pads" in options:
+        pads = options["pads"]
+        if not isinstance(pads, (list, tuple)) or any(_number(v) is None for v in pads):
+            raise refuse(f"{field}.pads", "must be a list of numbers (default [0, 5, 0, 0])")
+    if "fps" in options:
+        fps = _number(options["fps"])
+        if fps is None or fps <= 0:
+            raise refuse(f"{field}.fps", f"{options['fps']!r} is not a frame rate above 0")
+    if "output_resolution" in options:
+        size = options["output_resolution"]
+        if not (
+            isinstance(size, (list, tuple)) and len(size) == 2 and all(_dimension(v) for v in size)
+        ):
+            raise refuse(f"{field}.output_resolution", "must be [width, height], e.g. [1280, 720]")
+    if "active_speaker" in options and not isinstance(options["active_speaker"], bool):
+        raise refuse(f"{field}.active_speaker", "must be true or false")
+
+
+def _dimension(value: object) -> bool:
+    """A width or height: a positive whole number, or its digits (the spec types them as
+    strings, its example as numbers)."""
+    if isinstance(value, str):
+        return value.isdigit() and int(value) > 0
+    number = _number(value)
+    return number is not None and number > 0 and number == int(number)
+
+
 def check_options(field: str, options: Mapping[str, Any], model: str) -> None:
-    """The documented options; other keys (legacy ``pads``, ``fps``...) pass untouched."""
+    """The documented options, SDK and legacy; other keys pass untouched."""
     if not isinstance(options, Mapping):
         raise refuse(field, "must be a mapping")
     if "sync_mode" in options and options["sync_mode"] not in SYNC_MODES:
@@ -213,6 +277,7 @@ def check_options(field: str, options: Mapping[str, Any], model: str) -> None:
             f"{field}.active_speaker_detection",
             "must be a mapping (auto_detect, frame_number and coordinates, bounding_boxes)",
         )
+    _check_legacy_options(field, options)
     for key, allowed in (("model_mode", MODEL_MODES), ("prompt", EMOTIONS)):
         if key not in options:
             continue

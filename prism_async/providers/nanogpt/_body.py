@@ -5,7 +5,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import attrs
+
 from prism_async.providers import (
+    ExtraFields,
     Flow,
     Media,
     MediaKind,
@@ -23,6 +26,7 @@ from prism_async.providers.nanogpt._requests import ExtendRequest, NanoGPTVideoR
 __all__ = [
     "DEFAULT_DURATION",
     "DURATIONS",
+    "EXTRA_FIELDS",
     "INLINE_LIMIT",
     "RESOLUTIONS",
     "duration_rule",
@@ -101,6 +105,58 @@ _MEDIA_FIELDS: dict[str, tuple[str, str, str | None]] = {
     "swap_image": ("swapImage", "swapImage", None),
     "target_video": ("targetVideo", "targetVideo", None),
 }
+
+
+# Documented generate-video wire fields with no typed attribute yet: sent raw from
+# ``extra``, without a warning. The OpenAPI body (shared/specs/nanogpt-openapi.json) and
+# the guide's tables (reference §3.2); media wire keys are here too (a typed media field
+# is a Media, so a raw ``imageUrl`` string is sent as given, and wins, as before).
+UNTYPED_FIELDS = frozenset(
+    {
+        # OpenAPI
+        "acceleration", "age_slider", "aspect", "aspectRatio", "audioEnabled",
+        "captionsConfig", "captionsShow", "captionsStyle", "directorNotes", "effects",
+        "effectsConfig", "frames_per_second", "framework", "imageConfig", "motion", "music",
+        "musicConfig", "num_frames", "num_inference_steps", "projectId", "prompt_optimizer",
+        "quality", "scriptConfig", "shift", "shortRequestEnhancer", "showExplicitContent",
+        "targetLengthInSeconds", "targetLengthInWords", "videoConfig", "video_quality",
+        "voice", "voiceoverConfig",
+        # the guide (reference §3.2)
+        "pro", "camera_fix", "cameraFixed", "voiceId", "guidance_scale", "interpolator_model",
+        "num_interpolated_frames", "movementAmplitude", "style", "effectType", "effect",
+        "cameraMovement", "motionMode", "soundEffectSwitch", "soundEffectPrompt", "animation",
+        "language", "characters", "videoDuration", "billedDuration",
+        "adjust_fps_for_interpolation",
+        # media wire keys
+        "imageUrl", "imageDataUrl", "imageAttachmentId", "image", "image_data_url",
+        "reference_image", "referenceImages", "referenceVideos", "audioUrl", "audioDataUrl",
+        "audio", "videoUrl", "videoDataUrl", "videoAttachmentId", "video", "swapImage",
+        "targetVideo",
+    }
+)  # fmt: skip
+# ``extra`` keys that set a typed attribute (its name or its wire name), so its check runs.
+EXTRA_FIELDS = ExtraFields(
+    provider=NAME,
+    typed={
+        "model": "model",
+        **{field: field for field in _PLAIN_FIELDS},
+        **{key: field for field, key in _PLAIN_FIELDS.items()},
+    },
+    documented=UNTYPED_FIELDS,
+)
+# Given through ``extra`` (or ``--set duration=5``) as a number, sent as its wire text.
+_TEXT_NUMBERS = ("duration", "seconds")
+
+
+def with_extra(request: NanoGPTVideoRequest) -> tuple[NanoGPTVideoRequest, dict[str, Any]]:
+    """The request with the documented fields of its ``extra`` in their typed attributes
+    (see :class:`~prism_async.providers.ExtraFields`), and the raw fields left to send."""
+    typed, raw = EXTRA_FIELDS.split(request.extra)
+    for field in _TEXT_NUMBERS:
+        value = typed.get(field)
+        if isinstance(value, int) and not isinstance(value, bool):
+            typed[field] = str(value)
+    return (attrs.evolve(request, **typed) if typed else request), raw
 
 
 def duration_rule(model: str) -> Seconds:
@@ -211,6 +267,7 @@ def _check_durations(request: NanoGPTVideoRequest) -> None:
 
 def video_body_flow(request: NanoGPTVideoRequest) -> Flow[dict[str, Any]]:
     """The JSON body, reading local files inline (each refused over 4 MB before sending)."""
+    request, raw = with_extra(request)
     validate(request)
     body: dict[str, Any] = {"model": request.model}
     for field, key in _PLAIN_FIELDS.items():
@@ -233,7 +290,7 @@ def video_body_flow(request: NanoGPTVideoRequest) -> Flow[dict[str, Any]]:
                 _, value = yield from _media(f"{field}[{index}]", media, key, key, None)
                 values.append(value)
             body[key] = values
-    body.update(request.extra)
+    body.update(raw)
     return body
 
 

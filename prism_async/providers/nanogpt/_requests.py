@@ -27,8 +27,11 @@ class NanoGPTVideoRequest:
     Media fields take a :class:`~prism_async._media.Media`: a URL goes as ``*Url``; a local
     file, bytes or a data URI go inline as ``*DataUrl`` (at most 4 MB); a storage key goes
     as ``*AttachmentId`` where the API has one. ``extra`` carries model-specific fields
-    (``num_frames``, ``movementAmplitude``, LongStories configs...) untouched, and wins over
-    a typed field of the same wire name.
+    (``num_frames``, ``movementAmplitude``, LongStories configs...) as given. A field with a
+    typed attribute given there (by attribute or wire name: ``resolution``,
+    ``generateAudio``) sets that attribute, is checked as it, and wins over it; ``None``
+    values are dropped; an undocumented key is logged once (see
+    :class:`~prism_async.providers.ExtraFields`).
     """
 
     model: str

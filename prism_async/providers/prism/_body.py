@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from prism_async.providers import (
+    ExtraFields,
     Flow,
     Media,
     Seconds,
@@ -22,6 +23,7 @@ from prism_async.providers.prism._uploads import Upload, check_key_media, sized,
 __all__ = [
     "ASPECT_RATIOS",
     "DURATION",
+    "EXTRA_FIELDS",
     "MAX_COUNT",
     "NEUTRAL_NAMES",
     "create_body_flow",
@@ -55,6 +57,23 @@ NEUTRAL_NAMES: Mapping[str, str] = {
     "end_frame": "end_image",
     "source_video": "video",
 }
+
+# ``extra`` keys that set a typed attribute (its name or its wire name), so its check runs;
+# the media ``*Key`` wire fields are documented and sent raw (reference §1.2.2).
+EXTRA_FIELDS = ExtraFields(
+    provider=NAME,
+    typed={
+        **{field: field for field in ("model", "prompt", "duration", "resolution", "count")},
+        "modelName": "model",
+        "aspect_ratio": "aspect_ratio",
+        "aspectRatio": "aspect_ratio",
+        "has_audio": "has_audio",
+        "hasAudio": "has_audio",
+        "template_id": "template_id",
+        "templateId": "template_id",
+    },
+    documented=[key for key, _ in (*_SINGLE.values(), *_MULTI.values())],
+)
 
 
 def from_video_request(request: VideoRequest) -> PrismVideoRequest:
@@ -148,6 +167,7 @@ def create_body_flow(
         request: The request.
         names: Field names to report errors under (a mapped VideoRequest's own names).
     """
+    request, raw = EXTRA_FIELDS.apply(request)
     validate(request, names)
     planned: list[tuple[str, bool, Upload | str]] = []
     for field, key, kind, media, is_list in _media_fields(request, names or {}):
@@ -176,5 +196,5 @@ def create_body_flow(
             body.setdefault(key, []).append(value)
         else:
             body[key] = value
-    body.update(request.extra)
+    body.update(raw)
     return body

@@ -31,7 +31,9 @@ class PrismVideoRequest:
     uploaded first (presign, then PUT) and its returned key sent; a storage key
     (``Media.from_key``, e.g. an asset's ``asset_s3_key``) is sent as it is. A URL or a data
     URI is refused: Create Generation takes storage keys only. ``extra`` carries raw wire
-    fields untouched and wins over a typed field of the same wire name.
+    fields; a documented one (``aspectRatio``, ``duration``...) given there sets its typed
+    field, checked as that field, and wins over it; ``None`` values are dropped and an
+    undocumented key is logged once (see :class:`~prism_async.providers.ExtraFields`).
 
     Args:
         model: ``modelName``, an exact Prism model id (``veo-3.1``).
@@ -49,7 +51,7 @@ class PrismVideoRequest:
         reference_videos: ``referenceVideoKeys``.
         audio: ``audioKey``, for audio-driven models.
         template_id: ``templateId``, links the generation to a template.
-        extra: Raw wire fields.
+        extra: Raw wire fields (documented ones go through their typed field).
     """
 
     model: str
