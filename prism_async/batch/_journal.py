@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import json
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -21,6 +22,7 @@ __all__ = [
     "ItemState",
     "Journal",
     "JournalEntry",
+    "StateNotes",
     "UncertainItem",
 ]
 
@@ -257,3 +259,31 @@ class InspectableJournal(Protocol):
             ItemNotClearable: No such key, or the item is not uncertain or refused.
         """
         ...
+
+
+class StateNotes:
+    """The state notes every journal writes alike, each through its own ``_update`` (one
+    durable write of an item's state, and of its handles or error where given)."""
+
+    async def _update(
+        self, key: str, state: ItemState, *, handles: str | None = None, error: str | None = None
+    ) -> None:
+        raise NotImplementedError
+
+    async def record_submitted(self, key: str, handles: Sequence[JobHandle]) -> None:
+        """Note the jobs a create started."""
+        text = json.dumps([str(h) for h in handles])
+        await self._update(key, ItemState.SUBMITTED, handles=text)
+
+    async def record_refused(self, key: str, error: str) -> None:
+        """Note a create the API definitively refused: a later run uses a new key."""
+        await self._update(key, ItemState.REFUSED, error=error)
+
+    async def record_unsent(self, key: str, error: str) -> None:
+        """Note a claimed create that was never sent: a later run sends it again with the
+        same idempotency key."""
+        await self._update(key, ItemState.UNSENT, error=error)
+
+    async def record_uncertain(self, key: str, error: str) -> None:
+        """Note a create whose outcome is unknown."""
+        await self._update(key, ItemState.UNCERTAIN, error=error)

@@ -45,14 +45,14 @@ import asyncio
 import json
 import secrets
 import urllib.parse
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from prism_async._errors import JournalError
 from prism_async._results import GenerationResult, JobHandle
-from prism_async.batch._journal import ItemState, JournalEntry
+from prism_async.batch._journal import ItemState, JournalEntry, StateNotes
 
 if TYPE_CHECKING:
     import asyncpg
@@ -168,7 +168,7 @@ def _asyncpg() -> Any:
     return asyncpg
 
 
-class PostgresJournal:
+class PostgresJournal(StateNotes):
     """A batch journal in a PostgreSQL database. Use as an async context (or open/aclose).
 
     Args:
@@ -349,24 +349,6 @@ class PostgresJournal:
             return won is not None
 
         return await self._run(claim)
-
-    async def record_submitted(self, key: str, handles: Sequence[JobHandle]) -> None:
-        """Note the jobs a create started."""
-        text = json.dumps([str(h) for h in handles])
-        await self._update(key, ItemState.SUBMITTED, handles=text)
-
-    async def record_refused(self, key: str, error: str) -> None:
-        """Note a create the API definitively refused: a later run uses a new key."""
-        await self._update(key, ItemState.REFUSED, error=error)
-
-    async def record_unsent(self, key: str, error: str) -> None:
-        """Note a claimed create that was never sent: a later run sends it again with the
-        same idempotency key."""
-        await self._update(key, ItemState.UNSENT, error=error)
-
-    async def record_uncertain(self, key: str, error: str) -> None:
-        """Note a create whose outcome is unknown."""
-        await self._update(key, ItemState.UNCERTAIN, error=error)
 
     async def _update(
         self, key: str, state: ItemState, *, handles: str | None = None, error: str | None = None

@@ -66,7 +66,7 @@ import socket
 import sqlite3
 import threading
 import urllib.parse
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from os import PathLike
@@ -84,6 +84,7 @@ from prism_async.batch._journal import (
     ItemNotClearable,
     ItemState,
     JournalEntry,
+    StateNotes,
     UncertainItem,
 )
 from prism_async.batch._lock import JournalLock
@@ -133,7 +134,7 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat()
 
 
-class SQLiteJournal:
+class SQLiteJournal(StateNotes):
     """A batch journal in one SQLite file. Use as an async context (or open/aclose).
 
     While open it holds the lock file ``<path>.lock``: one live run per journal.
@@ -423,24 +424,6 @@ class SQLiteJournal:
             return True
 
         return await self._run(claim)
-
-    async def record_submitted(self, key: str, handles: Sequence[JobHandle]) -> None:
-        """Note the jobs a create started."""
-        text = json.dumps([str(h) for h in handles])
-        await self._update(key, ItemState.SUBMITTED, handles=text)
-
-    async def record_refused(self, key: str, error: str) -> None:
-        """Note a create the API definitively refused: a later run uses a new key."""
-        await self._update(key, ItemState.REFUSED, error=error)
-
-    async def record_unsent(self, key: str, error: str) -> None:
-        """Note a claimed create that was never sent: a later run sends it again with the
-        same idempotency key."""
-        await self._update(key, ItemState.UNSENT, error=error)
-
-    async def record_uncertain(self, key: str, error: str) -> None:
-        """Note a create whose outcome is unknown."""
-        await self._update(key, ItemState.UNCERTAIN, error=error)
 
     async def _update(
         self, key: str, state: ItemState, *, handles: str | None = None, error: str | None = None
