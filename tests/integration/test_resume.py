@@ -30,15 +30,17 @@ QUICK = EngineConfig(poll=PollPolicy(first_delay=0.2, min_interval=0.1, max_inte
 ITEMS = 8
 SLOTS = 2
 
-# The child runs the same batch (same keys, same requests) as the resuming test process.
+# The child runs the same batch (same keys, same requests) as the resuming test process,
+# on a SQLite journal or, given a postgresql:// URL, a PostgreSQL one.
 CHILD = """
 import sys, anyio
 from prism_async import Client, EngineConfig, PollPolicy, VideoRequest
 from prism_async.batch import BatchItem, run_batch
-from prism_async.batch import SQLiteJournal
+from prism_async.batch import PostgresJournal, SQLiteJournal
 from prism_async.providers.nanogpt import NanoGPTProvider
 
 base_url, api_key, journal_path, items, slots = sys.argv[1:6]
+postgres = journal_path.startswith("postgresql://")
 config = EngineConfig(poll=PollPolicy(first_delay=0.2, min_interval=0.1, max_interval=0.2))
 
 def batch():
@@ -48,7 +50,8 @@ def batch():
 
 async def main():
     provider = NanoGPTProvider(api_key=api_key, base_url=base_url)
-    async with Client(provider, config=config) as client, SQLiteJournal(journal_path) as journal:
+    journal_of = PostgresJournal if postgres else SQLiteJournal
+    async with Client(provider, config=config) as client, journal_of(journal_path) as journal:
         async for outcome in run_batch(client, batch(), concurrency=int(slots), journal=journal):
             print(outcome.key, outcome.ok, flush=True)
 

@@ -14,7 +14,7 @@ import signal
 import sqlite3
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -23,16 +23,20 @@ import anyio.to_thread
 import asyncpg
 import pytest
 
-from prism_async import Client, EngineConfig, PollPolicy, VideoRequest
+from prism_async import Client
 from prism_async._errors import JournalError, JournalLockedError
 from prism_async._results import Cost, CostUnit, GenerationResult, JobHandle, JobStatus, Output
-from prism_async.batch import BatchItem, ItemState, Journal, SQLiteJournal, run_batch
+from prism_async.batch import ItemState, Journal, SQLiteJournal, run_batch
 from prism_async.batch._postgres import SCHEMA_VERSION, PostgresJournal, is_postgres_url
 from prism_async.providers.nanogpt import NanoGPTProvider
 from prism_async.testing import EmulatorServer
 from prism_async.testing.nanogpt import NanoGPTEmulator
 from tests.conftest import FAST_RETRIES
 from tests.integration._batches import collect
+
+# The end-to-end test's child, cadence and items are the SQLite resume test's (the child
+# takes a postgresql:// URL as well as a file).
+from tests.integration.test_resume import CHILD, ITEMS, QUICK, SLOTS, batch_items
 
 pytestmark = pytest.mark.anyio
 
@@ -400,40 +404,6 @@ async def test_without_asyncpg_the_error_names_the_extra(monkeypatch: pytest.Mon
 
 
 # -- end to end: killed and resumed --------------------------------------------------------
-
-QUICK = EngineConfig(poll=PollPolicy(first_delay=0.2, min_interval=0.1, max_interval=0.2))
-ITEMS = 8
-SLOTS = 2
-
-CHILD = """
-import sys, anyio
-from prism_async import Client, EngineConfig, PollPolicy, VideoRequest
-from prism_async.batch import BatchItem, run_batch
-from prism_async.batch._postgres import PostgresJournal
-from prism_async.providers.nanogpt import NanoGPTProvider
-
-base_url, api_key, url, items, slots = sys.argv[1:6]
-config = EngineConfig(poll=PollPolicy(first_delay=0.2, min_interval=0.1, max_interval=0.2))
-
-def batch():
-    for n in range(int(items)):
-        request = VideoRequest(model="veo2-video", prompt=f"item-{n}")
-        yield BatchItem(key=f"item-{n}", provider="nanogpt", request=request)
-
-async def main():
-    provider = NanoGPTProvider(api_key=api_key, base_url=base_url)
-    async with Client(provider, config=config) as client, PostgresJournal(url) as journal:
-        async for outcome in run_batch(client, batch(), concurrency=int(slots), journal=journal):
-            print(outcome.key, outcome.ok, flush=True)
-
-anyio.run(main)
-"""
-
-
-def batch_items() -> Iterator[BatchItem]:
-    for n in range(ITEMS):
-        request = VideoRequest(model="veo2-video", prompt=f"item-{n}")
-        yield BatchItem(key=f"item-{n}", provider="nanogpt", request=request)
 
 
 async def journaled_with_jobs(url: str) -> set[str]:
