@@ -19,11 +19,26 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import attrs
 import pytest
+
+
+async def fresh_database(server_url: str) -> str:
+    """A new empty database on the server: its URL."""
+    import asyncpg
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    conn = await asyncpg.connect(server_url)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return server_url.rsplit("/", 1)[0] + f"/{name}"
+
 
 HINT = "no PostgreSQL server binaries (initdb, pg_ctl): install Debian's postgresql package"
 

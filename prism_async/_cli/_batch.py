@@ -21,9 +21,11 @@ or refused item, exiting 2 with one line for an unknown key or an item in anothe
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import json
 import shlex
+import signal
 import sys
 from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
@@ -44,6 +46,7 @@ from prism_async.batch import (
     BatchSummary,
     InspectableJournal,
     ItemDropped,
+    ItemElsewhere,
     ItemFinished,
     ItemNotClearable,
     ItemQueued,
@@ -102,7 +105,7 @@ async def run_batch_command(args: argparse.Namespace, environ: Mapping[str, str]
     def on_event(event: BatchEvent) -> None:
         if isinstance(event, ItemQueued):
             started.add(event.key)
-        elif isinstance(event, ItemSubmitted | ItemDropped):
+        elif isinstance(event, ItemSubmitted | ItemDropped | ItemElsewhere):
             started.discard(event.key)
         elif isinstance(event, ItemFinished):
             started.discard(event.outcome.key)
@@ -113,8 +116,9 @@ async def run_batch_command(args: argparse.Namespace, environ: Mapping[str, str]
 
     failures = uncertain = 0
     client = cli_client(*providers, webhooks=webhooks)
+    stop = anyio.Event()  # set by SIGTERM: drain
     async with _journal(args.journal) as journal, client, receiving(client, webhooks):
-        with _results_file(args.out) as out, progress.display():
+        with _results_file(args.out) as out, progress.display(), _drain_on_sigterm(stop):
             batch = run_batch(
                 client,
                 read_items(source, progress.line_error),
@@ -123,6 +127,7 @@ async def run_batch_command(args: argparse.Namespace, environ: Mapping[str, str]
                 download_dir=args.download,
                 fail_fast=args.fail_fast,
                 on_event=on_event,
+                stop=stop,
             )
             async for outcome in batch:
                 failures += not outcome.ok
@@ -132,6 +137,17 @@ async def run_batch_command(args: argparse.Namespace, environ: Mapping[str, str]
                     out.flush()
         requests = dict(client.engine.requests)
     progress.summary(requests, title=f"prism-async batch {source.name}")
+    if stop.is_set():
+        print(
+            "drained on SIGTERM: no item started after it; the jobs still running were"
+            + (
+                " given back to the other workers"
+                if args.journal is not None and is_postgres_url(args.journal)
+                else " left in the journal for the next run"
+                if args.journal is not None
+                else " left running (no journal)"
+            )
+        )
     if uncertain and args.journal is not None:
         status = shlex.join(
             ["prism-async", "batch", "status", "--journal", shown_url(args.journal)]
@@ -157,6 +173,28 @@ async def _journal(path: str | None) -> AsyncIterator[Journal | None]:
 
 
 @contextlib.contextmanager
+def _drain_on_sigterm(stop: anyio.Event) -> Iterator[None]:
+    """SIGTERM drains the batch (``run_batch``'s ``stop``): no new item, creates on their
+    way answered and journaled, jobs still running given back; a second SIGTERM kills."""
+    loop = asyncio.get_running_loop()
+
+    def drain() -> None:
+        print("prism-async: SIGTERM: draining", file=sys.stderr, flush=True)
+        loop.remove_signal_handler(signal.SIGTERM)
+        stop.set()
+
+    try:
+        loop.add_signal_handler(signal.SIGTERM, drain)
+    except (RuntimeError, ValueError, NotImplementedError):  # not the main thread: no drain
+        yield
+        return
+    try:
+        yield
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+
+
+@contextlib.contextmanager
 def _results_file(path: str | None) -> Iterator[TextIO | None]:
     """``--out``: every outcome of this run, resumed ones included, one JSON object a line."""
     if path is None:
@@ -174,12 +212,7 @@ async def _inspectable(path: str, *, read_only: bool) -> AsyncIterator[Inspectab
     """The journal ``--journal`` names, for status (``read_only``: no lock) or to clear an
     item. A SQLite journal must exist: one is never created to be inspected."""
     if is_postgres_url(path):
-        shared = PostgresJournal(path)
-        if not isinstance(shared, InspectableJournal):
-            raise RequestValidationError(
-                "--journal", "this version cannot inspect or clear a PostgreSQL journal yet"
-            )
-        async with shared:
+        async with PostgresJournal(path) as shared:
             yield shared
         return
     if not await anyio.to_thread.run_sync(Path(path).exists):
@@ -194,7 +227,7 @@ async def _status_command(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary.to_dict()))
     else:
-        print_summary(summary, journal=args.journal, out=sys.stdout)
+        print_summary(summary, journal=shown_url(args.journal), out=sys.stdout)
     return 0
 
 
@@ -258,6 +291,10 @@ def print_summary(
         for name, states in sorted(summary.providers.items())
     ]
     rows.append(("total", str(summary.items), *(str(summary.states.get(s, 0)) for s in _COLUMNS)))
+    rows += [  # a journal that many workers share: each one's part
+        (f"worker {name}", str(sum(states.values())), *(str(states.get(s, 0)) for s in _COLUMNS))
+        for name, states in summary.workers.items()
+    ]
     title = f"journal {journal}: {summary.items} item(s), {summary.jobs} job result(s)"
     if rich if rich is not None else _rich_available():
         from rich.console import Console

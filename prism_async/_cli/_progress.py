@@ -23,6 +23,7 @@ from prism_async.batch import (
     BatchEvent,
     BatchOutcome,
     ItemDropped,
+    ItemElsewhere,
     ItemFinished,
     ItemQueued,
     ItemSubmitted,
@@ -85,6 +86,8 @@ class BatchProgress:
             counts.dropped += 1
         elif isinstance(event, ItemFinished):
             self._finished(event.outcome)
+        elif isinstance(event, ItemElsewhere):  # another worker's (a shared journal)
+            self.providers[event.provider].queued -= 1
 
     def _finished(self, outcome: BatchOutcome) -> None:
         counts = self.providers[outcome.provider]

@@ -4,13 +4,30 @@ from __future__ import annotations
 
 import bisect
 import collections
+from typing import Protocol
 
 import anyio
 
 from prism_async._clock import Clock
 from prism_async._provider import Rate
 
-__all__ = ["RateBudget"]
+__all__ = ["RateBudget", "SharedBudget"]
+
+
+class SharedBudget(Protocol):
+    """Request budgets shared with other processes (a batch journal that many workers
+    share): the engine takes one before every paid call, besides its own
+    :class:`RateBudget`, and settles it once the call is answered (or never sent)."""
+
+    async def take(self, provider: str, kind: str, rate: Rate) -> object:
+        """Wait until the shared window has room for one call; a token for
+        :meth:`settle`. Raises :class:`~prism_async._errors.JournalError` if the store
+        fails (the call is then not sent)."""
+        ...
+
+    async def settle(self, token: object) -> None:
+        """The call of ``token`` was answered (or never sent); never raises."""
+        ...
 
 
 class RateBudget:

@@ -15,7 +15,7 @@ import attrs
 
 from prism_async._clock import Clock, SystemClock
 from prism_async._engine import _effects
-from prism_async._engine._budget import RateBudget
+from prism_async._engine._budget import RateBudget, SharedBudget
 from prism_async._engine._create import BeforeCreate, CreateWatch
 from prism_async._engine._fanout import FanOutPlan, fan_out
 from prism_async._engine._scheduler import Scheduler, Watch
@@ -83,6 +83,8 @@ class Engine:
         )
         self._slots = SlotWaiter(self.clock)
         self._budgets: dict[tuple[str, str], RateBudget] = {}
+        #: Budgets of paid calls shared with other processes (see :meth:`share_budgets`).
+        self._shared: SharedBudget | None = None
         self._limiters: dict[tuple[str, bool], asyncio.Semaphore] = {}
         self._fresh: dict[JobHandle, float] = {}
         #: (provider, job id) of the jobs whose end a webhook will announce.
@@ -317,11 +319,24 @@ class Engine:
             return await _effects.stat_file(effect, provider.name)
         raise TypeError(f"{provider.name} flow yielded {type(effect).__name__}, not an effect")
 
+    def share_budgets(self, shared: SharedBudget | None) -> None:
+        """Also take every paid call's budget from ``shared`` (a batch journal that many
+        workers share: together they keep to the provider's budget); None: stop."""
+        self._shared = shared
+
     async def _send(
         self, provider: VideoProvider, request: HttpRequest, create: CreateWatch | None
     ) -> HttpResponse:
         budget = self._budget(provider, request.kind)
         stamp = await budget.acquire() if budget is not None else 0.0
+        shared = self._shared if request.charges and budget is not None else None
+        token: object = None
+        if shared is not None and budget is not None:
+            try:
+                token = await shared.take(provider.name, request.kind, budget.rate)
+            except BaseException:
+                budget.settle(stamp)
+                raise
         try:
             async with self._limiter(provider.name, request.long_poll):
                 self.requests[provider.name] += 1
@@ -334,6 +349,9 @@ class Engine:
         finally:
             if budget is not None:
                 budget.settle(stamp)
+            if shared is not None:
+                with anyio.CancelScope(shield=True):
+                    await shared.settle(token)
         if response.received_at is None:  # a transport that does not date its answers
             response = attrs.evolve(response, received_at=self.clock.now())
         if response.status == 429 and budget is not None:

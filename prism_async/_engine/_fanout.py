@@ -82,6 +82,9 @@ class FanOutPlan(Generic[ItemT, OutT]):
         buffer: Outputs held for a slow consumer before the workers wait. With 0 (the
             default) an item stays in progress until its last output is taken, so at most
             ``max_active`` items are ever pulled beyond those the consumer has seen.
+        stop: When set, the fan-out stops as fail-fast stops it (no item starts; the items
+            already started finish), after calling ``on_stop``.
+        on_stop: Called once when ``stop`` is set (to let go of the items in progress).
     """
 
     work: Callable[[ItemT, Slot, Emit[OutT]], Awaitable[None]]
@@ -91,6 +94,8 @@ class FanOutPlan(Generic[ItemT, OutT]):
     lookahead: int = 64
     fail_fast: Callable[[OutT], bool] | None = None
     buffer: int = 0
+    stop: anyio.Event | None = None
+    on_stop: Callable[[], None] | None = None
 
     @property
     def max_active(self) -> int:
@@ -122,10 +127,20 @@ class _Run(Generic[ItemT, OutT]):
         return self._limiters[group]
 
     async def main(self, source: Iterable[ItemT] | AsyncIterable[ItemT]) -> None:
-        async with anyio.create_task_group() as workers:
-            with self._feeding:
-                await self._feed(source, workers)
+        async with anyio.create_task_group() as outer:
+            if self.plan.stop is not None:
+                outer.start_soon(self._stop_when, self.plan.stop)
+            async with anyio.create_task_group() as workers:
+                with self._feeding:
+                    await self._feed(source, workers)
+            outer.cancel_scope.cancel()
         self.completed = True
+
+    async def _stop_when(self, event: anyio.Event) -> None:
+        await event.wait()
+        if self.plan.on_stop is not None:
+            self.plan.on_stop()
+        self.stop()
 
     async def _feed(
         self, source: Iterable[ItemT] | AsyncIterable[ItemT], workers: anyio.abc.TaskGroup

@@ -7,7 +7,7 @@ import logging
 import shlex
 import sys
 import uuid
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from pathlib import Path
 from typing import cast
@@ -30,11 +30,12 @@ from prism_async._provider import VideoProvider
 from prism_async._results import GenerationResult, JobHandle, JobOutcome, JobStatus
 from prism_async.batch._codec import fingerprint, result_from_dict
 from prism_async.batch._fallback import save_unrecorded
-from prism_async.batch._journal import ItemState, Journal, JournalEntry
+from prism_async.batch._journal import Holding, ItemState, Journal, JournalEntry, SharedJournal
 from prism_async.batch._values import (
     BatchEvent,
     BatchOutcome,
     ItemDropped,
+    ItemElsewhere,
     ItemFinished,
     ItemQueued,
     ItemSubmitted,
@@ -89,6 +90,13 @@ class ItemRunner:
         self._active: set[str] = set()
         #: Why the journal failed, once it has: no create starts after that.
         self.halted: str | None = None
+        #: A journal that many workers share, if it is one.
+        self.shared = journal if isinstance(journal, SharedJournal) else None
+        #: Items another live worker holds, by key: looked at again once the input is read.
+        self.deferred: dict[str, Item] = {}
+        #: Stopping: no item starts, the waits let go (:meth:`drain`).
+        self.draining = False
+        self._waits: set[anyio.CancelScope] = set()
 
     def _event(self, event: BatchEvent) -> None:
         if self._on_event is not None:
@@ -111,21 +119,62 @@ class ItemRunner:
             await self._work(item, slot, emit)
         finally:
             self._active.discard(item.key)
+            if self.shared is not None and item.key not in self.deferred:
+                await self._release(item.key)
+
+    def drain(self) -> None:
+        """Stop: no item starts after this, and the items waiting on their jobs let go
+        (a shared journal gives them back at once, for other workers; a local one leaves
+        them for a resumed run). Creates on their way are answered and recorded first."""
+        self.draining = True
+        for scope in list(self._waits):
+            scope.cancel()
+
+    def _elsewhere(self, item: Item, holding: Holding) -> None:
+        """The item of a shared journal is another worker's: set aside while it holds it
+        (looked at again later), dropped once it finished or settled it."""
+        if holding is Holding.HELD:
+            self.deferred[item.key] = item
+        else:
+            self.deferred.pop(item.key, None)
+        done = holding is Holding.DONE
+        self._event(ItemElsewhere(key=item.key, provider=item.provider, done=done))
+
+    async def _release(self, key: str) -> None:
+        """Give back what this worker may still hold of the item (nothing once it is
+        finished or settled): it never keeps an item it no longer works on."""
+        assert self.shared is not None
+        with anyio.CancelScope(shield=True):
+            try:
+                await self.shared.release(key)
+            except JournalError as exc:  # its lease runs out instead
+                log.warning("cannot give back item %r: %s", key, exc)
 
     async def _work(self, item: Item, slot: Slot, emit: Emit[BatchOutcome]) -> None:
         fail = BatchOutcome(key=item.key, provider=item.provider)
+        idempotency_key = uuid.uuid4().hex
         try:
             provider = self.client.provider(item.provider or None)
             digest = fingerprint(provider.name, item.request)
+            if self.shared is not None:
+                holding = await self.shared.take(
+                    item.key,
+                    provider=provider.name,
+                    fingerprint=digest,
+                    idempotency_key=idempotency_key,
+                )
+                if holding is not Holding.FREE:
+                    self._elsewhere(item, holding)
+                    return
+                self.deferred.pop(item.key, None)
             entry = await self.journal.lookup(item.key) if self.journal is not None else None
         except JournalError as exc:
-            self._halt(exc)
+            self.halt(exc)
             await self._finish(emit, attrs.evolve(fail, error=exc))
             return
         except Exception as exc:
             await self._finish(emit, attrs.evolve(fail, error=exc))
             return
-        idempotency_key = uuid.uuid4().hex
         if entry is not None:
             if entry.fingerprint != digest or entry.provider != provider.name:
                 error = RequestValidationError(
@@ -150,6 +199,8 @@ class ItemRunner:
                 # until the API has definitively answered; a new one only after a refusal.
                 idempotency_key = entry.idempotency_key
         handles = await self._submit(item, provider, digest, idempotency_key, slot, emit)
+        if entry is not None and entry.state is ItemState.UNSENT and entry.error is None:
+            entry = None  # only reserved by a worker of a shared journal: nothing to resume
         if handles is not None:
             await self._follow(item, handles, slot, emit, entry=entry)
 
@@ -169,7 +220,7 @@ class ItemRunner:
                 emit, BatchOutcome(key=item.key, provider=item.provider, error=error)
             )
             return None
-        if not await slot.acquire():
+        if self.draining or not await slot.acquire() or self.draining:
             self._event(ItemDropped(key=item.key, provider=item.provider))
             return None
         journal = self.journal
@@ -213,8 +264,11 @@ class ItemRunner:
         emit: Emit[BatchOutcome],
     ) -> None:
         fail = BatchOutcome(key=item.key, provider=item.provider, error=exc)
+        if isinstance(exc, _KeyTaken) and self.shared is not None:
+            self._elsewhere(item, Holding.HELD)  # another worker won it: its outcome
+            return
         if isinstance(exc, JournalError):
-            self._halt(exc)  # the create was not sent: its note could not be written
+            self.halt(exc)  # the create was not sent: its note could not be written
         elif isinstance(exc, SubmissionOutcomeUnknown):
             if provider.idempotent_submits:
                 # Left noted as being submitted, with its key: the next run replays it.
@@ -236,14 +290,14 @@ class ItemRunner:
         try:
             await record(self.journal)
         except JournalError as exc:
-            self._halt(exc)
+            self.halt(exc)
             return False
         return True
 
     async def _record_result(self, key: str, handle: JobHandle, result: GenerationResult) -> None:
         await self._write(lambda j: j.record_result(key, handle, result))
 
-    def _halt(self, exc: JournalError) -> None:
+    def halt(self, exc: JournalError) -> None:
         if self.halted is None:
             self.halted = exc.message
             log.error("%s: no new create starts; jobs already created are still awaited", exc)
@@ -253,7 +307,7 @@ class ItemRunner:
     ) -> None:
         """Write paid job handles that the journal could not take where they cannot be lost."""
         texts = [str(h) for h in handles]
-        path = getattr(self.journal, "path", None)
+        path = getattr(self.journal, "path", None) or getattr(self.journal, "fallback", None)
         saved = None
         if isinstance(path, Path):
             saved = save_unrecorded(path, item.key, provider.name, texts, self.halted or "")
@@ -278,7 +332,7 @@ class ItemRunner:
         resumed = entry is not None
         known = {} if entry is None else dict(entry.results)
         pending = [h for h in handles if str(h) not in known]
-        if pending and not await slot.acquire():
+        if pending and (self.draining or not await slot.acquire()):
             self._event(ItemDropped(key=item.key, provider=item.provider))
             return
         self._event(
@@ -288,11 +342,31 @@ class ItemRunner:
         for handle in handles:
             if str(handle) in known:
                 result = result_from_dict(known[str(handle)])
-                await self._done(base, handle, result, entry, emit)
+                await self._done(attrs.evolve(base, from_journal=True), handle, result, entry, emit)
         if not pending:
             return
         remaining = len(pending)
         jobs = self.client.as_completed(pending, timeout=self.timeout)
+        scope = anyio.CancelScope()
+        self._waits.add(scope)
+        try:
+            with scope:
+                await self._outcomes(item, jobs, base, entry, slot, emit, remaining)
+        finally:
+            self._waits.discard(scope)
+        if scope.cancel_called:  # drained: the jobs are left to another worker or run
+            self._event(ItemDropped(key=item.key, provider=item.provider))
+
+    async def _outcomes(
+        self,
+        item: Item,
+        jobs: AsyncIterator[JobOutcome],
+        base: BatchOutcome,
+        entry: JournalEntry | None,
+        slot: Slot,
+        emit: Emit[BatchOutcome],
+        remaining: int,
+    ) -> None:
         async with aclosing(cast("AsyncGenerator[JobOutcome, None]", jobs)):
             async for job in jobs:
                 remaining -= 1

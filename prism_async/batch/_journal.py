@@ -4,26 +4,30 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Mapping, Sequence
-from decimal import Decimal
+from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
+from prism_async._engine._budget import SharedBudget
 from prism_async._errors import PrismAsyncError
 from prism_async._results import GenerationResult, JobHandle
 
 __all__ = [
     "CLEARABLE_STATES",
     "BatchSummary",
+    "Holding",
     "InspectableJournal",
     "ItemNotClearable",
     "ItemState",
     "Journal",
     "JournalEntry",
+    "SharedJournal",
     "StateNotes",
     "UncertainItem",
+    "summarize",
 ]
 
 
@@ -132,6 +136,62 @@ class Journal(Protocol):
         ...
 
 
+class Holding(str, enum.Enum):
+    """Who may work on an item of a journal several workers share
+    (:meth:`SharedJournal.take`).
+
+    ``FREE``: this worker may go on with it as with any journal (a new item, one it holds,
+    or one a gone worker held, now taken over under this worker's lease). ``HELD``: another
+    live worker holds it: come back later, it may be left to take over. ``DONE``: another
+    worker finished it, or settled it (refused, unsent, uncertain), since this worker
+    started: nothing to do here (what an earlier run finished is ``FREE``: reported from
+    the journal, as any resumed run reports it).
+    """
+
+    FREE = "free"
+    HELD = "held"
+    DONE = "done"
+
+
+@runtime_checkable
+class SharedJournal(Journal, Protocol):
+    """A journal that many workers (processes, machines) share, each under its own lease.
+
+    The batch runner asks :meth:`take` before an item's first look in the journal, keeps
+    the ``HELD`` ones aside and asks :meth:`recheck` about them once its input is read,
+    taking over what a worker that stopped renewing its lease left, until nothing is left
+    to claim or wait on. A worker that stops (drains) gives back what it holds with
+    :meth:`release`.
+    """
+
+    #: Seconds between two :meth:`recheck` calls of a runner waiting on other workers.
+    recheck_interval: float
+
+    async def take(
+        self, key: str, *, provider: str, fingerprint: str, idempotency_key: str
+    ) -> Holding:
+        """Whether this worker may work on the item. A new key is reserved for this worker
+        (an ``UNSENT`` entry with no error, under its lease, the idempotency key its
+        create will use), so other workers pass it by; one that a worker that is gone
+        left reserved, submitting or submitted is taken over."""
+        ...
+
+    async def recheck(self, keys: Sequence[str]) -> Mapping[str, Holding]:
+        """:meth:`take`'s answer for each key, without taking anything (a key the journal
+        no longer holds is ``FREE``)."""
+        ...
+
+    async def release(self, key: str) -> None:
+        """Give back an item this worker holds (submitting or submitted), for another
+        worker to take over at once; nothing if it holds none."""
+        ...
+
+    def spend(self) -> SharedBudget:
+        """The request budgets of paid calls that every worker shares (the engine takes
+        each create's from it: together the workers keep to the provider's budget)."""
+        ...
+
+
 #: The states :meth:`InspectableJournal.forget` and :meth:`InspectableJournal.retry` clear:
 #: nothing of the item is in flight and no job of it is known.
 CLEARABLE_STATES = frozenset({ItemState.UNCERTAIN, ItemState.REFUSED})
@@ -215,6 +275,57 @@ class BatchSummary:
             "estimated": {unit: float(amount) for unit, amount in self.estimated.items()},
             "uncertain": [item.to_dict() for item in self.uncertain],
         }
+
+
+def summarize(
+    counts: Iterable[tuple[str, str, str | None, int]],
+    results: Iterable[str],
+    uncertain: Iterable[UncertainItem],
+) -> BatchSummary:
+    """A :class:`BatchSummary` from a journal's rows, whatever its store.
+
+    Args:
+        counts: ``(provider, state, worker or None, items)`` rows.
+        results: Every terminal result's JSON text (``GenerationResult.to_dict()``).
+        uncertain: The uncertain items, oldest first.
+
+    Raises:
+        ValueError: A state or a cost this version cannot read.
+    """
+    states = _states()
+    providers: dict[str, dict[ItemState, int]] = {}
+    workers: dict[str, dict[ItemState, int]] = {}
+    for provider, state, worker, count in counts:
+        member = ItemState(state)
+        states[member] += count
+        providers.setdefault(provider, _states())[member] += count
+        if worker is not None:
+            workers.setdefault(worker, _states())[member] += count
+    cost: dict[str, Decimal] = {}
+    estimated: dict[str, Decimal] = {}
+    jobs = 0
+    for text in results:
+        jobs += 1
+        priced = json.loads(text, parse_float=Decimal).get("cost")
+        if not isinstance(priced, dict) or priced.get("amount") is None:
+            continue
+        unit = str(priced.get("unit"))
+        try:
+            amount = Decimal(str(priced["amount"]))
+        except InvalidOperation as exc:
+            raise ValueError(f"a result's cost is not a number: {priced['amount']!r}") from exc
+        cost[unit] = cost.get(unit, Decimal(0)) + amount
+        if priced.get("estimated"):
+            estimated[unit] = estimated.get(unit, Decimal(0)) + amount
+    return BatchSummary(
+        states=states,
+        providers=dict(sorted(providers.items())),
+        cost=dict(sorted(cost.items())),
+        estimated=dict(sorted(estimated.items())),
+        jobs=jobs,
+        uncertain=tuple(uncertain),
+        workers=dict(sorted(workers.items())),
+    )
 
 
 @runtime_checkable

@@ -1,132 +1,162 @@
-"""A batch journal in PostgreSQL (asyncpg; ``pip install 'prism-async[postgres]'``).
+"""A batch journal in PostgreSQL that many workers share (asyncpg;
+``pip install 'prism-async[postgres]'``).
 
 Selected by a URL wherever a journal is named (``prism-async batch FILE --journal URL``)::
 
-    postgresql://USER:PASSWORD@HOST:PORT/DATABASE?batch=NAME
+    postgresql://USER:PASSWORD@HOST:PORT/DATABASE?batch=NAME&lease=SECONDS
 
 ``postgres://`` works too, and every libpq-style part asyncpg understands (``sslmode``,
 ``host=/socket/dir``...). ``batch`` names the batch within the database (default
-``default``): one database holds any number of batches, each item keyed by ``(batch, key)``;
-it is taken out of the URL before the rest goes to asyncpg.
+``default``): one database holds any number of batches, each item keyed by ``(batch, key)``.
+``lease`` sets the lease length (default :data:`DEFAULT_LEASE`). Both are taken out of the
+URL before the rest goes to asyncpg.
 
-Same promises as :class:`~prism_async.batch.SQLiteJournal` for one batch: every record is
-its own transaction, committed before the call returns; any error of the server or the
-connection is raised as a one-line :class:`~prism_async._errors.JournalError` naming the
-URL (password hidden), with the original as ``__cause__``; opening fails the same way, before
-any create is sent, if the server cannot be reached or holds a journal of a newer schema.
+Every record is its own transaction, committed before the call returns; any error of the
+server or the connection is raised as a one-line :class:`~prism_async._errors.JournalError`
+naming the URL (password hidden), with the original as ``__cause__``; opening fails the same
+way, before any create is sent, if the server cannot be reached or holds a journal of a
+newer schema (:mod:`prism_async.batch._pg_schema`: created and migrated by the library,
+under an advisory lock, so workers starting together never race).
 
-The schema lives in the PostgreSQL schema ``prism_async`` and is created and migrated by
-the library: ``prism_async.meta`` holds its version (:data:`SCHEMA_VERSION`). Opening runs
-the missing migrations in one transaction under ``pg_advisory_xact_lock``, so workers that
-start together never race on ``CREATE``; a database of a newer version is refused.
+**Many workers, one batch.** Any number of workers (processes, machines) run one batch
+together: each reads the same items and works on those it can claim.
 
-:meth:`PostgresJournal.record_submitting` is one ``INSERT ... ON CONFLICT DO UPDATE ...
-WHERE`` statement, so of two callers claiming one key at once exactly one wins. A key left
-``submitting`` may be claimed again (a replay, as after a crash) only by the run that left
-it or once that run is gone: each open journal holds a PostgreSQL session advisory lock
-named by its run id for its whole life (on one connection of its own), and a ``submitting``
-item of a run whose lock is still held (a live run, on any machine) is taken. The server drops
-the lock when the run's connection ends (a killed process's socket closes at once; a machine
-that vanishes only when TCP gives up). Leases, takeover of a live worker's items, shared
-rate limits and ``batch status`` for PostgreSQL are not built yet.
-
-Schema (version 1)::
-
-    prism_async.meta(name PK, value)                           -- 'schema': the version
-    prism_async.items(batch, key, provider, fingerprint, idempotency_key, state, handles JSON
-                      text, error, owner, updated_at, PK(batch, key))
-    prism_async.results(batch, handle, key, status, result JSONB, PK(batch, handle))
-    prism_async.downloads(batch, handle, output, key, path, size, PK(batch, handle, output))
+- *Claims.* :meth:`PostgresJournal.record_submitting` is one ``INSERT ... ON CONFLICT DO
+  UPDATE ... WHERE`` statement, so of two workers claiming one key exactly one wins. The
+  winner holds the item under a *lease* that it renews (one statement for all its items,
+  every third of the lease) while it creates and waits.
+- *Takeover.* An item is free to take over when its worker is gone: its lease ran out
+  (a machine that vanished, a process stopped by a debugger), or at once when the worker's
+  connection closed (each open journal holds a PostgreSQL session advisory lock named by
+  its run id; a killed process's socket closes and the server drops the lock).
+  :meth:`~PostgresJournal.take` takes such an item over with ``SELECT ... FOR UPDATE SKIP
+  LOCKED``, so workers looking at once never block on or both take one row. A taken-over
+  ``submitting`` item is resolved as one process resolves it after a crash (replayed with
+  its idempotency key where the provider has one, uncertain otherwise); a ``submitted``
+  item's jobs are simply waited on (handles are strings).
+- *Settled elsewhere.* An item another worker refused, left unsent or uncertain *since this
+  worker started* is that worker's outcome: this one leaves it (``DONE``); an item settled
+  before it started is retried as a later run would.
+- *Shared request budgets.* The paid calls of every worker on the database are noted in
+  ``prism_async.spend``, and :meth:`~PostgresJournal.take_budget` lets a create through
+  only while the provider's documented budget has room (a sliding window like the engine's
+  own, serialized per provider and kind by an advisory lock): three workers together send
+  at most the budget. The table is per database, not per batch: one account per provider
+  per database.
+- *Giving back.* :meth:`~PostgresJournal.release` gives an item back (a worker that drains
+  on SIGTERM); the next worker to look takes it over at once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
+import math
+import os
+import re
 import secrets
+import socket
+import time
 import urllib.parse
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, TypeVar
 
 from prism_async._errors import JournalError
 from prism_async._results import GenerationResult, JobHandle
-from prism_async.batch._journal import ItemState, JournalEntry, StateNotes
+from prism_async.batch._journal import (
+    CLEARABLE_STATES,
+    BatchSummary,
+    Holding,
+    ItemNotClearable,
+    ItemState,
+    JournalEntry,
+    StateNotes,
+    UncertainItem,
+    summarize,
+)
+from prism_async.batch._pg_budget import SharedSpend
+from prism_async.batch._pg_schema import SCHEMA_VERSION, NewerSchema, migrate, owner_live
 
 if TYPE_CHECKING:
     import asyncpg
 
-__all__ = ["SCHEMA_VERSION", "PostgresJournal", "is_postgres_url", "shown_url"]
+__all__ = ["DEFAULT_LEASE", "SCHEMA_VERSION", "PostgresJournal", "is_postgres_url", "shown_url"]
 T = TypeVar("T")
+log = logging.getLogger("prism_async.batch")
 
-#: The schema version this library writes; older databases are migrated on open.
-SCHEMA_VERSION = 1
+#: Seconds a worker's claim lasts unless renewed: a dead worker's items are taken over
+#: within this long at most (at once when its connection to the server closed).
+DEFAULT_LEASE = 120.0
 
-#: ``pg_advisory_xact_lock`` key serializing migrations (any fixed bigint; "prismMIG").
-_MIGRATION_LOCK = 0x707269736D4D4947
+_OWNER_LIVE = owner_live("items")
 
-#: Step ``n`` migrates a database of version ``n`` to ``n + 1`` (version 0: no schema yet).
-_MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE IF NOT EXISTS prism_async.items (
-        batch TEXT NOT NULL,
-        key TEXT NOT NULL,
-        provider TEXT NOT NULL,
-        fingerprint TEXT NOT NULL,
-        idempotency_key TEXT NOT NULL,
-        state TEXT NOT NULL,
-        handles TEXT,
-        error TEXT,
-        owner BIGINT,
-        updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
-        PRIMARY KEY (batch, key)
-    );
-    CREATE TABLE IF NOT EXISTS prism_async.results (
-        batch TEXT NOT NULL,
-        handle TEXT NOT NULL,
-        key TEXT NOT NULL,
-        status TEXT NOT NULL,
-        result JSONB NOT NULL,
-        PRIMARY KEY (batch, handle)
-    );
-    CREATE INDEX IF NOT EXISTS results_by_key ON prism_async.results (batch, key);
-    CREATE TABLE IF NOT EXISTS prism_async.downloads (
-        batch TEXT NOT NULL,
-        handle TEXT NOT NULL,
-        output INTEGER NOT NULL,
-        key TEXT NOT NULL,
-        path TEXT NOT NULL,
-        size BIGINT NOT NULL,
-        PRIMARY KEY (batch, handle, output)
-    );
-    CREATE INDEX IF NOT EXISTS downloads_by_key ON prism_async.downloads (batch, key);
-    """,
-)
+# An item whose worker is gone: none, its lease ran out, or its connection closed.
+_GONE = f"""(items.owner IS NULL OR COALESCE(items.lease_until < now(), false)
+    OR NOT {_OWNER_LIVE})"""
 
-# A run holding its presence lock: ``owner`` is the bigint key of pg_advisory_lock(owner).
-_OWNER_LIVE = """EXISTS (
-    SELECT 1 FROM pg_locks l
-    WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
-      AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-      AND ((l.classid::int8 << 32) | l.objid::int8) = items.owner
-)"""
+_LEASE = "now() + make_interval(secs => $7::float8)"
+
+# Reserved by a worker (take) and not sent yet: unsent, with no error recorded.
+_RESERVED = "(items.state = 'unsent' AND items.error IS NULL)"
+
+_RESERVE = f"""
+INSERT INTO prism_async.items AS items (batch, key, provider, fingerprint, idempotency_key,
+    state, owner, updated_at, lease_until, worker)
+VALUES ($1, $2, $3, $4, $5, 'unsent', $6, now(), {_LEASE}, $8)
+ON CONFLICT (batch, key) DO NOTHING
+RETURNING 1
+"""
 
 # One statement: a new key is inserted; a taken one is updated only when claimable (never
-# sent, refused, or left submitting by this run or by a run that is gone). Concurrent
-# callers serialize on the row, and the loser's WHERE sees the winner's claim.
+# sent or refused before this worker started, or left submitting by this worker or by one
+# that is gone). Concurrent callers serialize on the row, and the loser's WHERE sees the
+# winner's claim.
 _CLAIM = f"""
 INSERT INTO prism_async.items AS items (batch, key, provider, fingerprint, idempotency_key,
-    state, handles, error, owner, updated_at)
-VALUES ($1, $2, $3, $4, $5, 'submitting', NULL, NULL, $6, now())
+    state, handles, error, owner, updated_at, lease_until, worker)
+VALUES ($1, $2, $3, $4, $5, 'submitting', NULL, NULL, $6, now(), {_LEASE}, $8)
 ON CONFLICT (batch, key) DO UPDATE SET provider = EXCLUDED.provider,
     fingerprint = EXCLUDED.fingerprint, idempotency_key = EXCLUDED.idempotency_key,
     state = 'submitting', handles = NULL, error = NULL, owner = EXCLUDED.owner,
-    updated_at = EXCLUDED.updated_at
-WHERE items.state IN ('refused', 'unsent')
-   OR (items.state = 'submitting' AND (items.owner IS NOT DISTINCT FROM EXCLUDED.owner
-       OR items.owner IS NULL OR NOT {_OWNER_LIVE}))
+    updated_at = EXCLUDED.updated_at, lease_until = EXCLUDED.lease_until,
+    worker = EXCLUDED.worker
+WHERE (items.state IN ('refused', 'unsent')
+       AND (items.updated_at < $9 OR items.owner IS NOT DISTINCT FROM EXCLUDED.owner))
+   OR (items.state = 'submitting'
+       AND (items.owner IS NOT DISTINCT FROM EXCLUDED.owner OR {_GONE}))
 RETURNING 1
+"""
+
+# Who may work on an item (see _holding), its row locked unless another worker has it locked.
+_LOOK = f"""
+SELECT key, state, owner, updated_at >= $3 AS recent, {_GONE} AS gone, {_RESERVED} AS reserved
+FROM prism_async.items AS items WHERE batch = $1 AND key = $2 FOR UPDATE SKIP LOCKED
+"""
+
+_LOOK_MANY = f"""
+SELECT key, state, owner, updated_at >= $3 AS recent, {_GONE} AS gone, {_RESERVED} AS reserved
+FROM prism_async.items AS items WHERE batch = $1 AND key = ANY($2::text[])
+"""
+
+_TAKE_OVER = """
+UPDATE prism_async.items SET owner = $3, worker = $4,
+    lease_until = now() + make_interval(secs => $5::float8)
+WHERE batch = $1 AND key = $2
+"""
+
+_RENEW = """
+UPDATE prism_async.items SET lease_until = now() + make_interval(secs => $3::float8)
+WHERE batch = $1 AND owner = $2 AND state IN ('unsent', 'submitting', 'submitted')
+"""
+
+_RELEASE = """
+UPDATE prism_async.items SET owner = NULL, lease_until = NULL
+WHERE batch = $1 AND key = $2 AND owner = $3 AND state IN ('unsent', 'submitting', 'submitted')
 """
 
 _INSTALL_HINT = "a postgresql:// journal needs asyncpg: pip install 'prism-async[postgres]'"
@@ -140,24 +170,41 @@ def is_postgres_url(value: str) -> bool:
 def shown_url(value: str) -> str:
     """``value`` as it may be printed: a PostgreSQL URL without its password (put it in
     ``PGPASSWORD`` to keep it off command lines), anything else as it is."""
-    return _split_url(value)[2] if is_postgres_url(value) else value
+    return _split_url(value).shown if is_postgres_url(value) else value
 
 
-def _split_url(url: str) -> tuple[str, str, str]:
-    """``(dsn for asyncpg, batch name, the URL to show: no password)``."""
+class _Url(NamedTuple):
+    dsn: str  # for asyncpg: without batch and lease
+    batch: str
+    lease: float | None
+    shown: str  # the URL as it may be printed: no password
+
+
+def _split_url(url: str) -> _Url:
     parts = urllib.parse.urlsplit(url)
     query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
-    batches = [value for name, value in query if name == "batch"]
-    batch = batches[-1] if batches and batches[-1] else "default"
-    rest = urllib.parse.urlencode([(n, v) for n, v in query if n != "batch"])
+    ours = {name: value for name, value in query if name in ("batch", "lease") and value}
+    batch = ours.get("batch", "default")
+    lease = None
+    if "lease" in ours:
+        try:
+            lease = float(ours["lease"])
+        except ValueError:
+            lease = math.nan
+        if not (math.isfinite(lease) and lease > 0):
+            raise ValueError(f"lease={ours['lease']!r}: not a positive number of seconds")
+    rest = urllib.parse.urlencode([(n, v) for n, v in query if n not in ("batch", "lease")])
     dsn = urllib.parse.urlunsplit(parts._replace(query=rest))
     netloc = parts.netloc
     if "@" in netloc:
         userinfo, host = netloc.rsplit("@", 1)
         user = userinfo.split(":", 1)[0]
         netloc = f"{user}:***@{host}" if ":" in userinfo else f"{user}@{host}"
-    shown = urllib.parse.urlunsplit(parts._replace(netloc=netloc, query=f"batch={batch}"))
-    return dsn, batch, shown
+    shown_query = urllib.parse.urlencode(
+        {"batch": batch, **({"lease": ours["lease"]} if lease else {})}
+    )
+    shown = urllib.parse.urlunsplit(parts._replace(netloc=netloc, query=shown_query))
+    return _Url(dsn, batch, lease, shown)
 
 
 def _asyncpg() -> Any:
@@ -177,17 +224,41 @@ class PostgresJournal(StateNotes):
         timeout: Seconds to connect, and for each statement.
     """
 
-    def __init__(self, url: str, *, pool_size: int = 4, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 4,
+        timeout: float = 30.0,
+        lease: float | None = None,
+        worker: str | None = None,
+    ) -> None:
         if not is_postgres_url(url):
             raise ValueError(f"not a postgresql:// URL: {url!r}")
         self.url = url
-        self._dsn, self.batch, self.shown = _split_url(url)
+        parts = _split_url(url)
+        self._dsn, self.batch, self.shown = parts.dsn, parts.batch, parts.shown
+        lease = lease if lease is not None else parts.lease or DEFAULT_LEASE
+        if not (math.isfinite(lease) and lease > 0):
+            raise ValueError(f"lease={lease!r}: not a positive number of seconds")
+        #: Seconds a claim lasts unless renewed (renewed every third of it).
+        self.lease = lease
+        #: Seconds between two looks at the items other workers hold.
+        self.recheck_interval = min(10.0, max(0.1, lease / 6))
+        #: This worker's name in ``batch status`` (default ``host:pid``).
+        self.worker = worker or f"{socket.gethostname()}:{os.getpid()}"
         self._pool_size = max(1, pool_size)
         self._timeout = timeout
         #: This run's id: the key of the advisory lock it holds while open (a positive bigint).
         self.owner = secrets.randbits(62) + 1
+        #: Where a create's handles go if the database cannot take them (in the working
+        #: directory: ``prism-async-batch-NAME.unrecorded.jsonl``).
+        self.fallback = Path.cwd() / f"prism-async-batch-{_file_safe(self.batch)}"
         self._pool: asyncpg.Pool | None = None
         self._presence: asyncpg.Connection | None = None
+        self._started: datetime | None = None
+        self._renewer: asyncio.Task[None] | None = None
+        self._lease_lost: str | None = None
 
     def __repr__(self) -> str:
         return f"PostgresJournal({self.shown!r})"
@@ -235,8 +306,9 @@ class PostgresJournal(StateNotes):
         except ValueError as exc:  # a malformed URL
             self._fail(f"cannot connect ({_reason(exc)})", exc)
         try:
-            await self._migrate(presence)
+            await migrate(presence)
             await presence.execute("SELECT pg_advisory_lock($1)", self.owner)
+            self._started = await presence.fetchval("SELECT now()")
             pool = await asyncpg.create_pool(
                 self._dsn,
                 min_size=1,
@@ -244,6 +316,9 @@ class PostgresJournal(StateNotes):
                 timeout=self._timeout,
                 command_timeout=self._timeout,
             )
+        except NewerSchema as exc:
+            await presence.close()
+            self._fail(str(exc), exc)
         except errors as exc:
             await presence.close()
             self._fail(f"cannot open ({_reason(exc)})", exc)
@@ -251,35 +326,32 @@ class PostgresJournal(StateNotes):
             await presence.close()
             raise
         self._presence, self._pool = presence, pool
+        self._renewer = asyncio.get_running_loop().create_task(self._renew())
 
-    async def _migrate(self, conn: asyncpg.Connection) -> None:
-        async with conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
-            await conn.execute(
-                "CREATE SCHEMA IF NOT EXISTS prism_async;"
-                " CREATE TABLE IF NOT EXISTS prism_async.meta"
-                " (name TEXT PRIMARY KEY, value TEXT NOT NULL)"
-            )
-            value = await conn.fetchval("SELECT value FROM prism_async.meta WHERE name = 'schema'")
+    async def _renew(self) -> None:
+        """Renew this worker's leases every third of the lease. A lease not renewed in time
+        (the server unreachable) is lost: no claim is made after that (fail closed)."""
+        last = time.monotonic()
+        while True:
+            await asyncio.sleep(self.lease / 3)
             try:
-                version = 0 if value is None else int(value)
-            except ValueError:
-                self._fail(f"not a prism-async journal (schema version {value!r})")
-            if version > SCHEMA_VERSION:
-                self._fail(
-                    f"a journal of schema version {version}; this prism-async reads up to"
-                    f" version {SCHEMA_VERSION} (upgrade prism-async)"
+                await self._run(
+                    lambda conn: conn.execute(_RENEW, self.batch, self.owner, self.lease)
                 )
-            for step in _MIGRATIONS[version:]:
-                await conn.execute(step)
-            await conn.execute(
-                "INSERT INTO prism_async.meta (name, value) VALUES ('schema', $1)"
-                " ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",
-                str(SCHEMA_VERSION),
-            )
+            except JournalError as exc:
+                if time.monotonic() - last > self.lease * 2 / 3:
+                    self._lease_lost = f"leases not renewed in time ({exc.message})"
+                log.warning("journal %s: cannot renew leases: %s", self.shown, exc)
+            else:
+                last = time.monotonic()
 
     async def aclose(self) -> None:
         """Close the pool (every record is already committed) and drop the presence lock."""
+        renewer, self._renewer = self._renewer, None
+        if renewer is not None:
+            renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewer
         pool, self._pool = self._pool, None
         presence, self._presence = self._presence, None
         if pool is None and presence is None:
@@ -339,16 +411,98 @@ class PostgresJournal(StateNotes):
     async def record_submitting(
         self, *, key: str, provider: str, fingerprint: str, idempotency_key: str
     ) -> bool:
-        """Note a create about to be sent: claim the key, in one statement. False if the
-        key is taken (submitted, finished, uncertain, or submitting by another live run)."""
+        """Note a create about to be sent: claim the key under this worker's lease, in one
+        statement. False if the key is taken (submitted, finished, uncertain, submitting by
+        another live worker, or refused or unsent by another worker since this one started).
+
+        Raises:
+            JournalError: Besides the store's errors: this worker's leases could not be
+                renewed in time, so another worker may hold its items (no claim after that).
+        """
+        if self._lease_lost is not None:
+            self._fail(self._lease_lost)
 
         async def claim(conn: asyncpg.Connection) -> bool:
             won = await conn.fetchval(
-                _CLAIM, self.batch, key, provider, fingerprint, idempotency_key, self.owner
+                _CLAIM,
+                self.batch,
+                key,
+                provider,
+                fingerprint,
+                idempotency_key,
+                self.owner,
+                self.lease,
+                self.worker,
+                self._started,
             )
             return won is not None
 
         return await self._run(claim)
+
+    # --- many workers ---------------------------------------------------------------------
+
+    def _holding(self, row: Mapping[str, Any]) -> Holding:
+        state = ItemState(row["state"])
+        mine = row["owner"] == self.owner
+        if state in (ItemState.SUBMITTING, ItemState.SUBMITTED) or row["reserved"]:
+            return Holding.FREE if mine or row["gone"] else Holding.HELD
+        # Finished or settled (refused, unsent, uncertain) since this worker started: the
+        # other worker's outcome. Before it started: an earlier run's, reported (resumed)
+        # or retried here as by any resumed run.
+        return Holding.DONE if row["recent"] and not mine else Holding.FREE
+
+    async def take(
+        self, key: str, *, provider: str, fingerprint: str, idempotency_key: str
+    ) -> Holding:
+        """Whether this worker may work on the item. A new key is reserved for it (unsent,
+        no error, under its lease), so that other workers pass it by; an item a worker
+        that is gone left reserved, submitting or submitted is taken over (a row another
+        worker has locked at this moment is skipped: ``HELD``, to look at again later)."""
+
+        async def take(conn: asyncpg.Connection) -> Holding:
+            reserved = await conn.fetchval(
+                _RESERVE,
+                self.batch,
+                key,
+                provider,
+                fingerprint,
+                idempotency_key,
+                self.owner,
+                self.lease,
+                self.worker,
+            )
+            if reserved is not None:
+                return Holding.FREE
+            row = await conn.fetchrow(_LOOK, self.batch, key, self._started)
+            if row is None:  # locked by another worker's transaction right now
+                return Holding.HELD
+            holding = self._holding(row)
+            held = row["state"] in ("submitting", "submitted") or row["reserved"]
+            if holding is Holding.FREE and held and row["owner"] != self.owner:
+                await conn.execute(_TAKE_OVER, self.batch, key, self.owner, self.worker, self.lease)
+                log.info("journal %s: item %r taken over from a worker gone", self.shown, key)
+            return holding
+
+        return await self._run(take)
+
+    async def recheck(self, keys: Sequence[str]) -> Mapping[str, Holding]:
+        """:meth:`take`'s answer for each key, without taking anything."""
+
+        async def look(conn: asyncpg.Connection) -> Mapping[str, Holding]:
+            rows = await conn.fetch(_LOOK_MANY, self.batch, list(keys), self._started)
+            found = {row["key"]: self._holding(row) for row in rows}
+            return {key: found.get(key, Holding.FREE) for key in keys}
+
+        return await self._run(look, read=True)
+
+    async def release(self, key: str) -> None:
+        """Give back an item this worker holds (submitting or submitted), for another
+        worker to take over at once; nothing if it holds none."""
+        await self._run(lambda conn: conn.execute(_RELEASE, self.batch, key, self.owner))
+
+    def spend(self) -> SharedSpend:
+        """The request budgets every worker on this database shares (see the module)."""
+        return SharedSpend(self._run, self.shown, self.owner)
 
     async def _update(
         self, key: str, state: ItemState, *, handles: str | None = None, error: str | None = None
@@ -429,6 +583,120 @@ class PostgresJournal(StateNotes):
 
         await self._run(record)
 
+    # --- batch status | forget | retry -----------------------------------------------------
+
+    async def summary(self) -> BatchSummary:
+        """The whole batch, every worker's part: items per state, per provider and per
+        worker, the cost so far, the uncertain items."""
+
+        async def read(conn: asyncpg.Connection) -> BatchSummary:
+            counts = await conn.fetch(
+                "SELECT provider, state, COALESCE(worker, '(none)') AS worker, count(*) AS n"
+                " FROM prism_async.items WHERE batch = $1 GROUP BY 1, 2, 3",
+                self.batch,
+            )
+            results = await conn.fetch(
+                "SELECT result::text AS result FROM prism_async.results WHERE batch = $1",
+                self.batch,
+            )
+            uncertain = await conn.fetch(
+                "SELECT key, provider, idempotency_key, error, updated_at"
+                " FROM prism_async.items WHERE batch = $1 AND state = $2"
+                " ORDER BY updated_at, key",
+                self.batch,
+                ItemState.UNCERTAIN.value,
+            )
+            return summarize(
+                [(r["provider"], r["state"], r["worker"], r["n"]) for r in counts],
+                [r["result"] for r in results],
+                [
+                    UncertainItem(
+                        key=r["key"],
+                        provider=r["provider"],
+                        idempotency_key=r["idempotency_key"],
+                        error=r["error"],
+                        updated_at=r["updated_at"].isoformat(),
+                    )
+                    for r in uncertain
+                ],
+            )
+
+        return await self._run(read, read=True)
+
+    async def forget(self, key: str) -> JournalEntry:
+        """Clear an uncertain (or refused) item, in one conditional write, so that a later
+        run submits it again with a new idempotency key. The entry as it was.
+
+        Raises:
+            ItemNotClearable: No such key, or the item is not uncertain or refused.
+        """
+
+        async def forget(conn: asyncpg.Connection) -> JournalEntry:
+            entry = await self._clearable(conn, key, "forget")
+            for table in ("results", "downloads"):
+                await conn.execute(
+                    f"DELETE FROM prism_async.{table} WHERE batch = $1 AND key = $2",
+                    self.batch,
+                    key,
+                )
+            await conn.execute(
+                "DELETE FROM prism_async.items WHERE batch = $1 AND key = $2"
+                " AND state = ANY($3::text[])",
+                self.batch,
+                key,
+                [state.value for state in CLEARABLE_STATES],
+            )
+            return entry
+
+        return await self._run(forget)
+
+    async def retry(self, key: str) -> JournalEntry:
+        """Clear an uncertain (or refused) item so that a later run sends it again with its
+        journaled idempotency key (it is marked unsent). The entry as it was.
+
+        Raises:
+            ItemNotClearable: No such key, or the item is not uncertain or refused.
+        """
+
+        async def retry(conn: asyncpg.Connection) -> JournalEntry:
+            entry = await self._clearable(conn, key, "retry")
+            note = (
+                f"to be sent again with the same idempotency key (batch retry); it was"
+                f" {entry.state.value}: {entry.error or 'no reason recorded'}"
+            )
+            await conn.execute(
+                "UPDATE prism_async.items SET state = $3, error = $4, owner = NULL,"
+                " lease_until = NULL, updated_at = now()"
+                " WHERE batch = $1 AND key = $2 AND state = ANY($5::text[])",
+                self.batch,
+                key,
+                ItemState.UNSENT.value,
+                note,
+                [state.value for state in CLEARABLE_STATES],
+            )
+            return entry
+
+        return await self._run(retry)
+
+    async def _clearable(self, conn: asyncpg.Connection, key: str, verb: str) -> JournalEntry:
+        # Row-locked: a worker's claim in between waits, and then sees the cleared state.
+        await conn.execute(
+            "SELECT 1 FROM prism_async.items WHERE batch = $1 AND key = $2 FOR UPDATE",
+            self.batch,
+            key,
+        )
+        entry = await _lookup(conn, self.batch, key)
+        if entry is None:
+            raise ItemNotClearable(f"journal {self.shown}: no item {key!r}", key=key, state=None)
+        if entry.state not in CLEARABLE_STATES:
+            raise ItemNotClearable(
+                f"journal {self.shown}: item {key!r} is {entry.state.value}, not uncertain"
+                f" or refused: only those can be cleared with {verb}",
+                key=key,
+                state=entry.state,
+            )
+        return entry
+
 
 async def _lookup(conn: asyncpg.Connection, batch: str, key: str) -> JournalEntry | None:
     row = await conn.fetchrow(
@@ -467,6 +735,10 @@ async def _lookup(conn: asyncpg.Connection, batch: str, key: str) -> JournalEntr
         downloads=downloads,
         error=row["error"],
     )
+
+
+def _file_safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name)[:100] or "default"
 
 
 def _reason(exc: BaseException) -> str:

@@ -17,13 +17,16 @@ from os import PathLike
 from pathlib import Path
 from typing import cast
 
+import anyio
+import attrs
+
 from prism_async._client import Client
 from prism_async._downloads import Downloader, check_writable_dir
 from prism_async._engine import FanOutPlan
 from prism_async._errors import JournalError
 from prism_async._provider import SupportsJobLimit, VideoProvider
 from prism_async.batch._items import Item, ItemRunner
-from prism_async.batch._journal import Journal
+from prism_async.batch._journal import Holding, Journal, SharedJournal
 from prism_async.batch._values import (
     BatchEvent,
     BatchItem,
@@ -48,6 +51,7 @@ def run_batch(
     timeout: float | None = None,
     lookahead: int = 100,
     download_concurrency: int = 4,
+    stop: anyio.Event | None = None,
 ) -> AsyncIterator[BatchOutcome]:
     """Run many requests; yield each job's outcome as it ends. Use inside ``async with
     client``. One failure never stops the others unless ``fail_fast``.
@@ -72,6 +76,17 @@ def run_batch(
             resumed run. It also bounds each output's download.
         lookahead: Items read ahead of the free slots.
         download_concurrency: Downloads in flight at once.
+        stop: When set, the batch drains: no item starts after that, creates on their way
+            are answered and journaled, the items waiting on jobs let go (a shared journal
+            gives them back for other workers to take over at once; a local one leaves
+            them for a resumed run), and the iteration ends.
+
+    With a journal that many workers share (:class:`~prism_async.batch.SharedJournal`,
+    e.g. :class:`~prism_async.batch.PostgresJournal`), each worker runs this over the same
+    items: it works on those it claims, leaves those another live worker holds, yields
+    only the outcomes it brings about, and ends once no item is left to claim or wait on
+    (taking over what a worker that stopped left behind). The paid calls' request budgets
+    are then shared through the journal.
 
     Raises:
         RequestValidationError: ``download_dir`` cannot be written (checked before the
@@ -113,7 +128,10 @@ def run_batch(
         fail_fast=stops,
     )
     default = next(iter(client.providers)) if len(client.providers) == 1 else ""
-    return _checked(client, runner, plan, _numbered(items, default), download_dir)
+    source = _numbered(items, default)
+    if runner.shared is not None:
+        source = _then_deferred(source, runner, runner.shared)
+    return _checked(client, runner, plan, source, download_dir, stop)
 
 
 async def _checked(
@@ -122,20 +140,73 @@ async def _checked(
     plan: FanOutPlan[Item, BatchOutcome],
     items: Iterator[Item] | AsyncIterator[Item],
     download_dir: str | PathLike[str] | None,
+    stop: anyio.Event | None,
 ) -> AsyncIterator[BatchOutcome]:
     """The fan-out, after the checks that must come before the first create, and with
     the journal's failure raised once every job already created has been awaited."""
     if download_dir is not None:
         await check_writable_dir(Path(download_dir), field="download_dir")
-    outcomes = client.engine.fan_out(items, plan)
-    async with aclosing(cast("AsyncGenerator[BatchOutcome, None]", outcomes)):
-        async for outcome in outcomes:
-            yield outcome
+    if stop is not None:
+        plan = attrs.evolve(plan, stop=stop, on_stop=runner.drain)
+    shared = runner.shared
+    if shared is not None:
+        client.engine.share_budgets(shared.spend())
+    try:
+        outcomes = client.engine.fan_out(items, plan)
+        async with aclosing(cast("AsyncGenerator[BatchOutcome, None]", outcomes)):
+            async for outcome in outcomes:
+                yield outcome
+    finally:
+        if shared is not None:
+            client.engine.share_budgets(None)
     if runner.halted is not None:
         raise JournalError(
             f"{runner.halted}; no create was started after that, and the jobs already "
             "created were awaited"
         )
+
+
+async def _then_deferred(
+    items: Iterator[Item] | AsyncIterator[Item], runner: ItemRunner, shared: SharedJournal
+) -> AsyncIterator[Item]:
+    """The input, then the items other workers held when they were read, each again as
+    soon as it is free (its worker gone), until none is left to claim or wait on. The
+    items set aside are looked at while the input is read too, so that those other
+    workers finish are dropped and memory stays flat."""
+    looked = anyio.current_time()
+    source = items if isinstance(items, AsyncIterator) else _async(items)
+    async for item in source:
+        yield item
+        if runner.deferred and anyio.current_time() - looked >= shared.recheck_interval:
+            for free in await _freed(runner, shared):
+                yield free
+            looked = anyio.current_time()
+    while runner.deferred and not runner.draining and runner.halted is None:
+        await anyio.sleep(shared.recheck_interval)
+        for free in await _freed(runner, shared):
+            yield free
+
+
+async def _async(items: Iterator[Item]) -> AsyncIterator[Item]:
+    for item in items:
+        yield item
+
+
+async def _freed(runner: ItemRunner, shared: SharedJournal) -> list[Item]:
+    """The items set aside that are free now (their worker gone); those done elsewhere
+    are dropped."""
+    try:
+        holdings = await shared.recheck(list(runner.deferred))
+    except JournalError as exc:
+        runner.halt(exc)
+        return []
+    free = []
+    for key, holding in holdings.items():
+        if holding is Holding.DONE:
+            runner.deferred.pop(key, None)
+        elif holding is Holding.FREE and key in runner.deferred:
+            free.append(runner.deferred.pop(key))
+    return free
 
 
 def _jobs_in_flight(provider: VideoProvider, concurrency: int | Mapping[str, int] | None) -> int:

@@ -68,7 +68,6 @@ import threading
 import urllib.parse
 from collections.abc import Callable
 from datetime import datetime, timezone
-from decimal import Decimal, InvalidOperation
 from os import PathLike
 from pathlib import Path
 from types import TracebackType
@@ -86,6 +85,7 @@ from prism_async.batch._journal import (
     JournalEntry,
     StateNotes,
     UncertainItem,
+    summarize,
 )
 from prism_async.batch._lock import JournalLock
 
@@ -530,32 +530,11 @@ class SQLiteJournal(StateNotes):
 
 
 def _summary(conn: sqlite3.Connection) -> BatchSummary:
-    states = dict.fromkeys(ItemState, 0)
-    providers: dict[str, dict[ItemState, int]] = {}
-    for provider, state, count in conn.execute(
-        "SELECT provider, state, COUNT(*) FROM items GROUP BY provider, state"
+    counts = conn.execute(
+        "SELECT provider, state, NULL, COUNT(*) FROM items GROUP BY provider, state"
         " ORDER BY provider, state"
-    ):
-        member = ItemState(state)
-        states[member] += count
-        providers.setdefault(provider, dict.fromkeys(ItemState, 0))[member] += count
-    cost: dict[str, Decimal] = {}
-    estimated: dict[str, Decimal] = {}
-    jobs = 0
-    for (text,) in conn.execute("SELECT result FROM results"):
-        jobs += 1
-        priced = json.loads(text, parse_float=Decimal).get("cost")
-        if not isinstance(priced, dict) or priced.get("amount") is None:
-            continue
-        unit = str(priced.get("unit"))
-        try:
-            amount = Decimal(str(priced["amount"]))
-        except InvalidOperation as exc:
-            raise ValueError(f"a result's cost is not a number: {priced['amount']!r}") from exc
-        cost[unit] = cost.get(unit, Decimal(0)) + amount
-        if priced.get("estimated"):
-            estimated[unit] = estimated.get(unit, Decimal(0)) + amount
-    uncertain = tuple(
+    )
+    uncertain = (
         UncertainItem(
             key=key, provider=provider, idempotency_key=idem, error=error, updated_at=updated
         )
@@ -565,14 +544,8 @@ def _summary(conn: sqlite3.Connection) -> BatchSummary:
             (ItemState.UNCERTAIN.value,),
         )
     )
-    return BatchSummary(
-        states=states,
-        providers=providers,
-        cost=dict(sorted(cost.items())),
-        estimated=dict(sorted(estimated.items())),
-        jobs=jobs,
-        uncertain=uncertain,
-    )
+    results = (text for (text,) in conn.execute("SELECT result FROM results"))
+    return summarize(list(counts), list(results), list(uncertain))
 
 
 def _lookup(conn: sqlite3.Connection, key: str) -> JournalEntry | None:

@@ -15,6 +15,7 @@ __all__ = [
     "BatchItem",
     "BatchOutcome",
     "ItemDropped",
+    "ItemElsewhere",
     "ItemFinished",
     "ItemQueued",
     "ItemSubmitted",
@@ -53,7 +54,11 @@ class BatchOutcome:
             ended in error, or a download that failed (then ``result`` is set too).
         uncertain: The create's outcome is unknown and could not be safely replayed: a job
             may exist and be paid for. Not sent again; check with the provider.
-        resumed: The item was found in the journal of an earlier run.
+        resumed: The item was found in the journal of an earlier run (or, in a journal
+            many workers share, of another worker).
+        from_journal: The result was read from the journal, not waited for by this run:
+            another run brought the job to its end. Of the outcomes of all the workers
+            (and runs) of a batch, each job has exactly one that is not ``from_journal``.
         files: The downloaded outputs.
     """
 
@@ -64,6 +69,7 @@ class BatchOutcome:
     error: Exception | None = None
     uncertain: bool = False
     resumed: bool = False
+    from_journal: bool = False
     files: tuple[DownloadedFile, ...] = ()
 
     @property
@@ -89,6 +95,7 @@ class BatchOutcome:
             "ok": self.ok,
             "uncertain": self.uncertain,
             "resumed": self.resumed,
+            "from_journal": self.from_journal,
             "error": None if self.error is None else str(self.error),
             "result": None if self.result is None else self.result.to_dict(),
             "files": [str(f.path) for f in self.files],
@@ -130,6 +137,16 @@ class ItemDropped:
 
 
 @attrs.frozen(kw_only=True)
+class ItemElsewhere:
+    """A shared journal's item is another worker's: it holds it (``done`` False: looked at
+    again later, and taken over if that worker goes), or it finished or settled it."""
+
+    key: str
+    provider: str
+    done: bool
+
+
+@attrs.frozen(kw_only=True)
 class OutputDownloaded:
     """An output is in place (``file.skipped``: it was there already)."""
 
@@ -137,4 +154,6 @@ class OutputDownloaded:
     file: DownloadedFile
 
 
-BatchEvent = ItemQueued | ItemSubmitted | ItemFinished | ItemDropped | OutputDownloaded
+BatchEvent = (
+    ItemQueued | ItemSubmitted | ItemFinished | ItemDropped | ItemElsewhere | OutputDownloaded
+)

@@ -13,7 +13,6 @@ import json
 import signal
 import sqlite3
 import sys
-import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -31,6 +30,7 @@ from prism_async.batch._postgres import SCHEMA_VERSION, PostgresJournal, is_post
 from prism_async.providers.nanogpt import NanoGPTProvider
 from prism_async.testing import EmulatorServer
 from prism_async.testing.nanogpt import NanoGPTEmulator
+from tests._postgres import fresh_database
 from tests.conftest import FAST_RETRIES
 from tests.integration._batches import collect
 
@@ -67,17 +67,6 @@ class Store:
             await conn.execute("DROP TABLE prism_async.items")
         finally:
             await conn.close()
-
-
-async def fresh_database(server_url: str) -> str:
-    """A new empty database on the server: its URL."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    conn = await asyncpg.connect(server_url)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return server_url.rsplit("/", 1)[0] + f"/{name}"
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
