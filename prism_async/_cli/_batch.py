@@ -123,6 +123,8 @@ async def run_batch_command(args: argparse.Namespace, environ: Mapping[str, str]
                 download_dir=args.download,
                 fail_fast=args.fail_fast,
                 on_event=on_event,
+                timeout=args.timeout,
+                cancel_on_timeout=args.cancel_on_timeout,
             )
             async for outcome in batch:
                 failures += not outcome.ok
