@@ -268,8 +268,26 @@ class Client:
         provider = self.provider(handle.provider)
         if cancel_on_timeout and not isinstance(provider, SupportsCancel):
             raise CancelNotSupported(provider=provider.name, job_id=handle.id)
+        stop = self.engine.events.listen(on_event, (handle,)) if on_event is not None else None
         try:
-            result = await self.engine.wait(provider, handle, timeout=timeout, on_event=on_event)
+            return await self._wait(
+                provider, handle, timeout, raise_on_failure, cancel_on_timeout=cancel_on_timeout
+            )
+        finally:
+            if stop is not None:
+                stop()
+
+    async def _wait(
+        self,
+        provider: VideoProvider,
+        handle: JobHandle,
+        timeout: float | None,
+        raise_on_failure: bool,
+        *,
+        cancel_on_timeout: bool,
+    ) -> GenerationResult:
+        try:
+            result = await self.engine.wait(provider, handle, timeout=timeout)
         except PollTimeout as timed_out:
             if not cancel_on_timeout:
                 raise

@@ -21,7 +21,13 @@ from prism_async._engine._fanout import FanOutPlan, fan_out
 from prism_async._engine._scheduler import Scheduler, Watch
 from prism_async._engine._slots import SlotWaiter
 from prism_async._errors import CancelNotSupported, ConcurrencyLimitError, PrismAsyncError
-from prism_async._events import EventHub, JobFinished, JobSubmitted, OnJobEvent
+from prism_async._events import (
+    EventHub,
+    JobFinished,
+    JobStatusChanged,
+    JobSubmitted,
+    OnJobEvent,
+)
 from prism_async._http import Flow, HttpRequest, HttpResponse, ReadFile, StatFile
 from prism_async._policy import PollPolicy
 from prism_async._provider import SupportsCancel, VideoProvider, WebhookCall
@@ -205,8 +211,10 @@ class Engine:
         # freed and its listeners told here.
         if result.is_terminal and not self.scheduler.deliver(provider.name, handle.id, result):
             self._job_ended(provider, result)
-            if self.events.wants(handle):
+            if self.events.wants(handle):  # the status before is not known here
                 now = self.clock.monotonic()
+                changed = JobStatusChanged(handle=handle, previous=None, result=result, at=now)
+                self.events.emit(changed)
                 self.events.emit(JobFinished(handle=handle, result=result, at=now))
         return result
 
@@ -218,30 +226,19 @@ class Engine:
         return result
 
     async def wait(
-        self,
-        provider: VideoProvider,
-        handle: JobHandle,
-        *,
-        timeout: float | None = None,
-        on_event: OnJobEvent | None = None,
+        self, provider: VideoProvider, handle: JobHandle, *, timeout: float | None = None
     ) -> GenerationResult:
-        """Wait for the job's terminal result (failed and canceled results included);
-        ``on_event`` hears the job's events meanwhile."""
+        """Wait for the job's terminal result (failed and canceled results included)."""
         limit = self.config.default_timeout if timeout is None else timeout
         delay, long_poll, webhook = self._first_poll(provider, handle)
-        stop = self.events.listen(on_event, (handle,)) if on_event is not None else None
-        try:
-            return await self.scheduler.wait(
-                provider,
-                handle,
-                timeout=limit,
-                first_delay=delay,
-                long_poll=long_poll,
-                webhook=webhook,
-            )
-        finally:
-            if stop is not None:
-                stop()
+        return await self.scheduler.wait(
+            provider,
+            handle,
+            timeout=limit,
+            first_delay=delay,
+            long_poll=long_poll,
+            webhook=webhook,
+        )
 
     def _watch(
         self,
