@@ -287,9 +287,10 @@ class JobLine:
 
 
 def _job_text(handle: JobHandle, result: GenerationResult | None) -> str:
+    name = f"{handle.provider}:{handle.id}"  # short: the handle is printed in full after
     if result is None:
-        return f"{quoted(handle)} submitted"
-    parts = [quoted(handle), result.status.value]
+        return f"{name} submitted"
+    parts = [name, result.status.value]
     if result.progress is not None:
         parts.append(f"{result.progress:.0f}%")
     if result.cost is not None:

@@ -3,7 +3,9 @@ loopback, in virtual time."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import AsyncIterator
+from typing import Any
 
 import anyio
 import pytest
@@ -46,7 +48,7 @@ async def env(clock: VirtualClock) -> AsyncIterator[Env]:
         yield env
 
 
-def client(env: Env, **options: object) -> Client:
+def client(env: Env, **options: Any) -> Client:
     return env.client(
         env.provider("nanogpt"),
         env.provider("lipsync"),
@@ -67,7 +69,7 @@ def assert_one_jobs_story(events: list[JobEvent]) -> None:
     middle = events[1:-1]
     assert all(isinstance(e, JobPolled | JobStatusChanged) for e in middle)
     previous = None
-    for before, event in zip(events, events[1:], strict=False):
+    for before, event in itertools.pairwise(events):
         if isinstance(event, JobStatusChanged):
             assert isinstance(before, JobPolled) and before.result is event.result
             assert event.previous is previous
@@ -89,7 +91,7 @@ async def test_a_job_tells_submitted_polled_status_changed_then_finished(env: En
     assert changes[-1] is JobStatus.SUCCEEDED
     assert len(changes) == len(set(changes))
     assert sum(isinstance(e, JobPolled) for e in events) > len(changes)  # unchanged polls too
-    assert events[-1].result == result
+    assert isinstance(events[-1], JobFinished) and events[-1].result == result
     assert c.engine.events.active is False  # the call's listener left with the call
 
 
