@@ -11,6 +11,7 @@ from prism_async._errors import (
     APIStatusError,
     AuthenticationError,
     BadRequestError,
+    CancelNotSupported,
     ConcurrencyLimitError,
     ConflictError,
     ConnectError,
@@ -35,6 +36,7 @@ from prism_async._errors import (
     UnsupportedRequestError,
     WebhookVerificationError,
 )
+from prism_async._events import JobEvent, JobFinished, JobPolled, JobStatusChanged, JobSubmitted
 from prism_async._media import Media, MediaKind
 from prism_async._provider import PollHint, Rate, VideoProvider
 from prism_async._requests import AudioTrack, LipsyncRequest, LipsyncSegment, Speech, VideoRequest
@@ -60,6 +62,7 @@ __all__ = [
     "AudioTrack",
     "AuthenticationError",
     "BadRequestError",
+    "CancelNotSupported",
     "Client",
     "Clock",
     "ConcurrencyLimitError",
@@ -73,9 +76,14 @@ __all__ = [
     "GenerationFailed",
     "GenerationResult",
     "InsufficientCreditsError",
+    "JobEvent",
+    "JobFinished",
     "JobHandle",
     "JobOutcome",
+    "JobPolled",
     "JobStatus",
+    "JobStatusChanged",
+    "JobSubmitted",
     "JournalError",
     "JournalLockedError",
     "LipsyncRequest",

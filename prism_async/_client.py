@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
@@ -9,17 +10,23 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import anyio
+
 import prism_async._registry as registry
 from prism_async._clock import Clock, SystemClock
 from prism_async._downloads import Downloader
 from prism_async._engine import BeforeCreate, Engine, EngineConfig
 from prism_async._errors import (
+    CancelNotSupported,
     GenerationFailed,
+    PollTimeout,
+    PrismAsyncError,
     RequestValidationError,
     SubmissionOutcomeUnknown,
 )
+from prism_async._events import OnJobEvent
 from prism_async._http import Flow
-from prism_async._provider import VideoProvider
+from prism_async._provider import SupportsCancel, VideoProvider
 from prism_async._results import GenerationResult, JobHandle, JobOutcome, JobStatus
 from prism_async._secrets import Secret
 from prism_async._transport import AiohttpTransport, Transport, TransportConfig
@@ -27,10 +34,15 @@ from prism_async._transport import AiohttpTransport, Transport, TransportConfig
 if TYPE_CHECKING:
     from prism_async.webhooks import Delivery, WebhookReceiver
 
-__all__ = ["Client"]
+__all__ = ["CANCEL_GRACE", "Client"]
+
+log = logging.getLogger("prism_async.client")
 
 T = TypeVar("T")
 Job = JobHandle | str
+
+#: Seconds a cancel sent because a wait timed out or was cancelled may take, at most.
+CANCEL_GRACE = 10.0
 
 
 class Client:
@@ -55,6 +67,9 @@ class Client:
         on_webhook: Called with every verified delivery
             (:class:`~prism_async.webhooks.Delivery`), also those for jobs nobody here
             waits on.
+        on_event: Called with every job event of this client (submitted, polled, status
+            changed, finished: :mod:`prism_async._events`); it must not block. Per call,
+            ``submit``, ``wait`` and ``generate`` take an ``on_event`` of their own.
     """
 
     def __init__(
@@ -67,6 +82,7 @@ class Client:
         webhook_base_url: str | None = None,
         webhook_secret: str | Secret | None = None,
         on_webhook: Callable[[Delivery], Any] | None = None,
+        on_event: OnJobEvent | None = None,
     ) -> None:
         if not providers:
             raise ValueError("a Client needs at least one provider")
@@ -80,6 +96,8 @@ class Client:
         # One clock for every wait: polling, budgets, deadlines and the transport's backoff.
         self.transport: Transport = transport or AiohttpTransport(transport_config, clock=clock)
         self.engine = Engine(self.transport, clock=clock, config=config)
+        if on_event is not None:
+            self.engine.events.listen(on_event)
         self.webhook_base_url = webhook_base_url or None
         #: The receiver to mount at ``webhook_base_url`` (None without one).
         self.webhooks: WebhookReceiver | None = None
@@ -144,6 +162,7 @@ class Client:
         provider: str | None = None,
         idempotency_key: str | None = None,
         before_create: BeforeCreate | None = None,
+        on_event: OnJobEvent | None = None,
     ) -> tuple[JobHandle, ...]:
         """Submit one request (one paid create): a handle per job it started.
 
@@ -155,6 +174,7 @@ class Client:
             before_create: Awaited once, just before the paid create's bytes leave (a
                 connection is in hand): the place to note "about to create" durably. If it
                 raises, nothing is sent.
+            on_event: Hears this submission's :class:`~prism_async._events.JobSubmitted`.
 
         Raises:
             SubmissionOutcomeUnknown: The create may have reached the API and no
@@ -168,7 +188,11 @@ class Client:
         callback, request = self._with_callback(chosen, request)
         try:
             handles = await self.engine.submit(
-                chosen, request, idempotency_key=key, before_create=before_create
+                chosen,
+                request,
+                idempotency_key=key,
+                before_create=before_create,
+                on_event=on_event,
             )
         except SubmissionOutcomeUnknown:
             raise  # a job may exist and call back: its URL stays good
@@ -211,33 +235,130 @@ class Client:
         return await self.engine.fetch(self.provider(handle.provider), handle)
 
     async def wait(
-        self, job: Job, *, timeout: float | None = None, raise_on_failure: bool = True
+        self,
+        job: Job,
+        *,
+        timeout: float | None = None,
+        raise_on_failure: bool = True,
+        cancel_on_timeout: bool = False,
+        on_event: OnJobEvent | None = None,
     ) -> GenerationResult:
         """Wait until the job ends.
 
+        Args:
+            job: The job's handle (or its text).
+            timeout: Seconds to wait (the engine's default when None).
+            raise_on_failure: Raise GenerationFailed for a failed or canceled end.
+            cancel_on_timeout: Opt-in, never the default: when ``timeout`` passes, or the
+                awaiting task is cancelled, ask the API to cancel the job (shielded, at
+                most :data:`CANCEL_GRACE` seconds). Refused up front, with
+                CancelNotSupported, for a provider whose API cannot cancel. The lipsync
+                API cancels only a job still PENDING: where the cancel is refused, the
+                PollTimeout is raised as without it and the job goes on.
+            on_event: Hears the job's events while this wait lasts.
+
         Raises:
             GenerationFailed: It ended failed or canceled (unless ``raise_on_failure`` is
-                False, when the failed result is returned).
+                False, when the failed result is returned); a job canceled on timeout
+                ends so, the PollTimeout as its ``__cause__``.
             PollTimeout: ``timeout`` seconds passed first; the job itself goes on.
+            CancelNotSupported: ``cancel_on_timeout`` for a provider without cancel.
         """
         handle = self._handle(job)
-        result = await self.engine.wait(self.provider(handle.provider), handle, timeout=timeout)
+        provider = self.provider(handle.provider)
+        if cancel_on_timeout and not isinstance(provider, SupportsCancel):
+            raise CancelNotSupported(provider=provider.name, job_id=handle.id)
+        stop = self.engine.events.listen(on_event, (handle,)) if on_event is not None else None
+        try:
+            return await self._wait(
+                provider, handle, timeout, raise_on_failure, cancel_on_timeout=cancel_on_timeout
+            )
+        finally:
+            if stop is not None:
+                stop()
+
+    async def _wait(
+        self,
+        provider: VideoProvider,
+        handle: JobHandle,
+        timeout: float | None,
+        raise_on_failure: bool,
+        *,
+        cancel_on_timeout: bool,
+    ) -> GenerationResult:
+        try:
+            result = await self.engine.wait(provider, handle, timeout=timeout)
+        except PollTimeout as timed_out:
+            if not cancel_on_timeout:
+                raise
+            canceled = await self._cancel_quietly(provider, handle)
+            if canceled is None or not canceled.is_terminal:
+                raise
+            if raise_on_failure:
+                raise GenerationFailed(canceled) from timed_out
+            return canceled
+        except anyio.get_cancelled_exc_class():
+            if cancel_on_timeout:
+                await self._cancel_quietly(provider, handle)
+            raise
         if raise_on_failure and result.status is not JobStatus.SUCCEEDED:
             raise GenerationFailed(result)
         return result
 
+    async def cancel(self, job: Job) -> GenerationResult:
+        """Ask the API to cancel the job: its state as the API then reports it (lipsync:
+        CANCELED, at no cost, for a job still PENDING). Waits on the job here end with
+        that result.
+
+        Raises:
+            CancelNotSupported: The provider's API has no cancel (NanoGPT, Prism); nothing
+                is sent.
+            BadRequestError: The API refused: the job cannot be canceled any more (lipsync:
+                it is no longer PENDING).
+        """
+        handle = self._handle(job)
+        return await self.engine.cancel(self.provider(handle.provider), handle)
+
+    async def _cancel_quietly(
+        self, provider: VideoProvider, handle: JobHandle
+    ) -> GenerationResult | None:
+        """A cancel that a wait's end asked for: shielded, bounded, never raising (the
+        wait's own exception is what the caller gets); None where it failed."""
+        with anyio.CancelScope(shield=True), anyio.move_on_after(CANCEL_GRACE):
+            try:
+                return await self.engine.cancel(provider, handle)
+            except PrismAsyncError as exc:
+                log.warning("could not cancel %s: %s (the job goes on)", handle, exc)
+        return None
+
     async def generate(
-        self, request: object, *, provider: str | None = None, timeout: float | None = None
+        self,
+        request: object,
+        *,
+        provider: str | None = None,
+        timeout: float | None = None,
+        cancel_on_timeout: bool = False,
+        on_event: OnJobEvent | None = None,
     ) -> GenerationResult:
-        """Submit one request for one video and wait for it (raises GenerationFailed)."""
+        """Submit one request for one video and wait for it (raises GenerationFailed).
+
+        ``cancel_on_timeout`` and ``on_event`` are :meth:`wait`'s; a provider that cannot
+        cancel is refused before anything is submitted.
+        """
         if getattr(request, "count", 1) != 1:  # refused before paying for videos not awaited
             raise RequestValidationError(
                 "count", "generate() waits for one video: use submit() and as_completed()"
             )
-        handles = await self.submit(request, provider=provider)
+        if cancel_on_timeout:  # refused before paying, not after the wait
+            chosen = self.provider(provider)
+            if not isinstance(chosen, SupportsCancel):
+                raise CancelNotSupported(provider=chosen.name)
+        handles = await self.submit(request, provider=provider, on_event=on_event)
         if len(handles) != 1:  # pragma: no cover - a provider answering more jobs than asked
             raise RequestValidationError("count", f"one video asked, {len(handles)} started")
-        return await self.wait(handles[0], timeout=timeout)
+        return await self.wait(
+            handles[0], timeout=timeout, cancel_on_timeout=cancel_on_timeout, on_event=on_event
+        )
 
     def as_completed(
         self, jobs: Iterable[Job], *, timeout: float | None = None

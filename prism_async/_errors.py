@@ -5,6 +5,7 @@
     PrismAsyncError
     ├── RequestValidationError (also ValueError)   bad input, refused before any byte is sent
     │   └── UnsupportedRequestError                the provider cannot express this request
+    │       └── CancelNotSupported                 the provider's API has no cancel
     ├── TransportError                             the exchange itself failed
     │   ├── ConnectError                           not sent: no byte of the request was written
     │   └── TransportTimeout (also TimeoutError)   sent, but no complete answer in time
@@ -47,6 +48,7 @@ __all__ = [
     "APIStatusError",
     "AuthenticationError",
     "BadRequestError",
+    "CancelNotSupported",
     "ConcurrencyLimitError",
     "ConflictError",
     "ConnectError",
@@ -131,6 +133,21 @@ class RequestValidationError(PrismAsyncError, ValueError):
 
 class UnsupportedRequestError(RequestValidationError):
     """The chosen provider cannot express this request (refused, never silently dropped)."""
+
+
+class CancelNotSupported(UnsupportedRequestError):
+    """The provider's API documents no way to cancel a job (NanoGPT, Prism): nothing was
+    sent, and the job runs to its end, paid for. Raised by ``Client.cancel`` and, up front,
+    by a wait or generate asked to cancel on timeout for such a provider."""
+
+    def __init__(self, *, provider: str, job_id: str | None = None) -> None:
+        super().__init__(
+            "cancel",
+            f"the {provider} API has no way to cancel a job: it runs to its end (and is "
+            "charged); nothing was sent",
+            provider=provider,
+        )
+        self.job_id = job_id
 
 
 class TransportError(PrismAsyncError):

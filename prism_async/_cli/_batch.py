@@ -128,6 +128,8 @@ async def run_batch_command(args: argparse.Namespace, environ: Mapping[str, str]
                 fail_fast=args.fail_fast,
                 on_event=on_event,
                 stop=stop,
+                timeout=args.timeout,
+                cancel_on_timeout=args.cancel_on_timeout,
             )
             async for outcome in batch:
                 failures += not outcome.ok

@@ -48,6 +48,7 @@ async def run_command(args: argparse.Namespace, environ: Mapping[str, str]) -> i
         from prism_async._cli._webhooks import serve_command
 
         return await serve_command(args, environ)
+    from prism_async._cli._cancel import cancel_command
     from prism_async._cli._prism import characters_command, templates_command
 
     command = {
@@ -57,6 +58,7 @@ async def run_command(args: argparse.Namespace, environ: Mapping[str, str]) -> i
         "models": _models,
         "templates": templates_command,
         "characters": characters_command,
+        "cancel": cancel_command,
     }
     return await command[args.command](args, environ)
 
@@ -122,7 +124,10 @@ async def _generate(args: argparse.Namespace, environ: Mapping[str, str]) -> int
             for handle in handles:
                 print_handle(handle, as_json=args.json)
             return 0
-        return await _await_all(client, handles, args)
+        from prism_async._cli._progress import live_job_line
+
+        with live_job_line(client, handles):  # stderr, on a terminal only
+            return await _await_all(client, handles, args)
 
 
 async def _status(args: argparse.Namespace, environ: Mapping[str, str]) -> int:

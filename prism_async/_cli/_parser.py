@@ -7,6 +7,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from prism_async._cli._cancel import add_batch_cancel_flags, add_cancel_parser
 from prism_async._cli._webhooks import SECRET_VARIABLE, add_webhook_flags, mount_path, port_number
 
 __all__ = ["build_parser", "parse_assignment"]
@@ -198,6 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
     wait.add_argument("--download", metavar="DIR", help="download the outputs into DIR")
     _add_output(wait)
 
+    add_cancel_parser(verbs)
+
     templates = verbs.add_parser("templates", help="list Prism templates")
     templates.add_argument("--search", help="search title and description (2+ characters)")
     templates.add_argument("--limit", type=int, default=50)
@@ -244,6 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--out", metavar="RESULTS.jsonl", help="write every outcome as JSON lines")
     batch.add_argument("--download", metavar="DIR", help="download the outputs into DIR")
     batch.add_argument("--fail-fast", action="store_true", help="stop submitting at a failure")
+    add_batch_cancel_flags(batch)
     add_webhook_flags(batch)
 
     hooks = verbs.add_parser("webhooks", help="a standalone webhook receiver (webhooks serve)")

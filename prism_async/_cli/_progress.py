@@ -1,8 +1,13 @@
-"""Batch progress for the command line: counts from batch events, shown live or as lines.
+"""Progress for the command line, from the engine's events.
 
-On a terminal with rich installed (the ``cli`` extra), a live table per provider (queued,
-running, done, failed) with the overall rate and ETA; otherwise one plain line per
-outcome. Either way a summary table at the end.
+A batch: on a terminal with rich installed (the ``cli`` extra), a live table per provider
+(queued, running, done, failed) with the overall rate and ETA; otherwise one plain line
+per outcome. Either way a summary table at the end.
+
+``generate``: while it waits, one live line on stderr (status, progress, elapsed, cost,
+from the jobs' :mod:`prism_async._events`), only where stderr is a terminal and rich is
+installed; erased when the wait ends. Nothing is written on a pipe, so stdout is exactly
+the results.
 """
 
 from __future__ import annotations
@@ -11,14 +16,16 @@ import collections
 import contextlib
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, TextIO
 
 import attrs
 
 from prism_async._cli._output import quoted
-from prism_async._results import JobStatus
+from prism_async._client import Client
+from prism_async._events import JobEvent, JobPolled, JobStatusChanged, JobSubmitted
+from prism_async._results import GenerationResult, JobHandle, JobStatus
 from prism_async.batch import (
     BatchEvent,
     BatchOutcome,
@@ -29,7 +36,7 @@ from prism_async.batch import (
     ItemSubmitted,
 )
 
-__all__ = ["BatchProgress", "ProviderCounts"]
+__all__ = ["BatchProgress", "JobLine", "ProviderCounts", "live_job_line"]
 
 
 @attrs.define
@@ -253,3 +260,82 @@ def _rich_available() -> bool:
     except ImportError:
         return False
     return True
+
+
+class JobLine:
+    """The live line of ``prism-async generate``: each job's status, progress and cost as
+    its events tell them, and the time since the line began."""
+
+    def __init__(self, handles: Sequence[JobHandle]) -> None:
+        self.started = time.monotonic()
+        self.results: dict[JobHandle, GenerationResult | None] = dict.fromkeys(handles)
+
+    def on_event(self, event: JobEvent) -> None:
+        """Keep the latest state of each job (a listener on the client's events)."""
+        if isinstance(event, JobSubmitted):
+            self.results.setdefault(event.handle, None)
+        elif isinstance(event, JobPolled | JobStatusChanged):
+            self.results[event.handle] = event.result
+
+    def text(self) -> str:
+        """The line as plain text."""
+        elapsed = _duration(time.monotonic() - self.started)
+        parts = [_job_text(handle, result) for handle, result in self.results.items()]
+        return f"{'; '.join(parts)}  {elapsed}"
+
+    def __rich__(self) -> Any:
+        from rich.text import Text
+
+        return Text(self.text(), no_wrap=True, overflow="ellipsis")
+
+
+def _job_text(handle: JobHandle, result: GenerationResult | None) -> str:
+    name = f"{handle.provider}:{handle.id}"  # short: the handle is printed in full after
+    if result is None:
+        return f"{name} submitted"
+    parts = [name, result.status.value]
+    if result.progress is not None:
+        parts.append(f"{result.progress:.0f}%")
+    if result.cost is not None:
+        estimated = " (estimated)" if result.cost.estimated else ""
+        parts.append(f"{result.cost.amount.normalize():f} {result.cost.unit.value}{estimated}")
+    return " ".join(parts)
+
+
+@contextlib.contextmanager
+def live_job_line(
+    client: Client, handles: Sequence[JobHandle], *, out: TextIO | None = None
+) -> Iterator[JobLine | None]:
+    """Show the jobs' live line on ``out`` (stderr) while the block runs, where it is a
+    terminal and rich is installed; else show nothing (and listen to nothing)."""
+    stream = out or sys.stderr
+    if not _is_terminal(stream) or not _rich_available():
+        yield None
+        return
+    from rich.console import Console
+    from rich.live import Live
+
+    line = JobLine(handles)
+    stop = client.engine.events.listen(line.on_event, handles)
+    try:
+        console = Console(file=stream)
+        # stdout is redirected above the line only when it is the terminal too: piped,
+        # it must stay exactly the results.
+        live = Live(
+            line,
+            console=console,
+            refresh_per_second=4,
+            transient=True,
+            redirect_stdout=_is_terminal(sys.stdout),
+        )
+        with live:
+            yield line
+    finally:
+        stop()
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # a closed or fake stream
+        return False

@@ -20,10 +20,17 @@ from prism_async._engine._create import BeforeCreate, CreateWatch
 from prism_async._engine._fanout import FanOutPlan, fan_out
 from prism_async._engine._scheduler import Scheduler, Watch
 from prism_async._engine._slots import SlotWaiter
-from prism_async._errors import ConcurrencyLimitError, PrismAsyncError
+from prism_async._errors import CancelNotSupported, ConcurrencyLimitError, PrismAsyncError
+from prism_async._events import (
+    EventHub,
+    JobFinished,
+    JobStatusChanged,
+    JobSubmitted,
+    OnJobEvent,
+)
 from prism_async._http import Flow, HttpRequest, HttpResponse, ReadFile, StatFile
 from prism_async._policy import PollPolicy
-from prism_async._provider import VideoProvider, WebhookCall
+from prism_async._provider import SupportsCancel, VideoProvider, WebhookCall
 from prism_async._results import GenerationResult, JobHandle, JobOutcome, JobStatus
 from prism_async._retry_after import parse_retry_after
 from prism_async._transport import Transport
@@ -78,8 +85,14 @@ class Engine:
         self.transport = transport
         self.clock = clock or SystemClock()
         self.config = config or EngineConfig()
+        #: Who listens to job events (:mod:`prism_async._events`).
+        self.events = EventHub()
         self.scheduler = Scheduler(
-            self._fetch_status, self.clock, self.config.poll, on_terminal=self._job_ended
+            self._fetch_status,
+            self.clock,
+            self.config.poll,
+            on_terminal=self._job_ended,
+            events=self.events,
         )
         self._slots = SlotWaiter(self.clock)
         self._budgets: dict[tuple[str, str], RateBudget] = {}
@@ -136,8 +149,12 @@ class Engine:
         *,
         idempotency_key: str,
         before_create: BeforeCreate | None = None,
+        on_event: OnJobEvent | None = None,
     ) -> tuple[JobHandle, ...]:
         """One paid create. The request is validated before anything is sent.
+
+        A :class:`~prism_async._events.JobSubmitted` per job goes to the listeners and to
+        ``on_event``.
 
         ``before_create`` is awaited once, when the create's bytes are about to leave (a
         connection is in hand); it may raise to stop the create (a journal that cannot
@@ -176,7 +193,32 @@ class Engine:
         now = self.clock.monotonic()
         for handle in handles:
             self._fresh[handle] = now
+        if on_event is not None or self.events.active:
+            for handle in handles:
+                self.events.emit(JobSubmitted(handle=handle, at=now), on_event)
         return handles
+
+    async def cancel(self, provider: VideoProvider, handle: JobHandle) -> GenerationResult:
+        """Ask the API to cancel the job; its state as the API then reports it. A
+        terminal answer ends the job's waits here (they get the canceled result).
+
+        Raises:
+            CancelNotSupported: The provider's API has no cancel; nothing is sent.
+            APIStatusError: The API refused (lipsync: 400, the job is no longer PENDING).
+        """
+        if not isinstance(provider, SupportsCancel):
+            raise CancelNotSupported(provider=provider.name, job_id=handle.id)
+        result = await self.run(provider, provider.cancel_flow(handle))
+        # A terminal answer ends the job's waits here; with nobody waiting, its slot is
+        # freed and its listeners told here.
+        if result.is_terminal and not self.scheduler.deliver(provider.name, handle.id, result):
+            self._job_ended(provider, result)
+            if self.events.wants(handle):  # the status before is not known here
+                now = self.clock.monotonic()
+                changed = JobStatusChanged(handle=handle, previous=None, result=result, at=now)
+                self.events.emit(changed)
+                self.events.emit(JobFinished(handle=handle, result=result, at=now))
+        return result
 
     async def fetch(self, provider: VideoProvider, handle: JobHandle) -> GenerationResult:
         """The job's current state, in one status exchange."""

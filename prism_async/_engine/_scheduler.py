@@ -43,6 +43,7 @@ from prism_async._errors import (
     PrismAsyncError,
     RateLimitedError,
 )
+from prism_async._events import EventHub, JobFinished, JobPolled, JobStatusChanged
 from prism_async._policy import PollPolicy, status_failure_transient
 from prism_async._provider import VideoProvider
 from prism_async._results import GenerationResult, JobHandle
@@ -110,9 +111,16 @@ class Scheduler:
     """Polls every watched job from one task. Run :meth:`run` in a task group first."""
 
     def __init__(
-        self, fetch: FetchStatus, clock: Clock, policy: PollPolicy, on_terminal: OnTerminal
+        self,
+        fetch: FetchStatus,
+        clock: Clock,
+        policy: PollPolicy,
+        on_terminal: OnTerminal,
+        events: EventHub | None = None,
     ) -> None:
         self._fetch = fetch
+        #: Per-job event listeners; told only while ``events.active``.
+        self.events = events or EventHub()
         self._on_terminal = on_terminal
         self._clock = clock
         self.policy = policy
@@ -323,6 +331,8 @@ class Scheduler:
                 self._schedule(tracked)
                 self._poke()
         elif result.is_terminal:
+            if self.events.active:
+                self._tell(tracked, result, polled=False)
             tracked.last = result
             self._on_terminal(tracked.provider, result)
             self._resolve(tracked, result=result)
@@ -503,6 +513,8 @@ class Scheduler:
         """A status came: end the job's waits if it is terminal, else set its next poll."""
         tracked.errors = 0
         tracked.polls += 1
+        if self.events.active:  # one attribute when nobody listens: no event is built
+            self._tell(tracked, result, polled=True)
         tracked.last = result
         if result.is_terminal:
             self._on_terminal(tracked.provider, result)
@@ -519,3 +531,18 @@ class Scheduler:
             return
         tracked.long_poll = hint.long_poll
         tracked.due = now + self.policy.delay(hint, tracked.polls)
+
+    def _tell(self, tracked: _Tracked, result: GenerationResult, *, polled: bool) -> None:
+        """The job's events for a new answer (before ``tracked.last`` takes it): polled,
+        status changed, finished, each where it applies."""
+        hub, handle = self.events, tracked.handle
+        if not hub.wants(handle):
+            return
+        now = self._clock.monotonic()
+        if polled:
+            hub.emit(JobPolled(handle=handle, result=result, polls=tracked.polls, at=now))
+        previous = tracked.last.status if tracked.last is not None else None
+        if previous is not result.status:
+            hub.emit(JobStatusChanged(handle=handle, previous=previous, result=result, at=now))
+        if result.is_terminal:
+            hub.emit(JobFinished(handle=handle, result=result, at=now))

@@ -15,18 +15,19 @@ from typing import cast
 import anyio
 import attrs
 
-from prism_async._client import Client
+from prism_async._client import CANCEL_GRACE, Client
 from prism_async._downloads import DownloadedFile, Downloader
 from prism_async._engine import Slot
 from prism_async._engine._fanout import Emit
 from prism_async._errors import (
     ConnectError,
     JournalError,
+    PollTimeout,
     PrismAsyncError,
     RequestValidationError,
     SubmissionOutcomeUnknown,
 )
-from prism_async._provider import VideoProvider
+from prism_async._provider import SupportsCancel, VideoProvider
 from prism_async._results import GenerationResult, JobHandle, JobOutcome, JobStatus
 from prism_async.batch._codec import fingerprint, result_from_dict
 from prism_async.batch._fallback import save_unrecorded
@@ -81,8 +82,10 @@ class ItemRunner:
         downloader: Downloader | None,
         on_event: Callable[[BatchEvent], None] | None,
         timeout: float | None,
+        cancel_on_timeout: bool = False,
     ) -> None:
         self.client = client
+        self.cancel_on_timeout = cancel_on_timeout
         self.journal = journal
         self.downloader = downloader
         self._on_event = on_event
@@ -245,6 +248,7 @@ class ItemRunner:
                 provider=provider.name,
                 idempotency_key=idempotency_key,
                 before_create=before_create,
+                on_event=self._on_event,
             )
         except Exception as exc:
             await self._refused(item, provider, exc, noted, emit)
@@ -349,11 +353,15 @@ class ItemRunner:
         jobs = self.client.as_completed(pending, timeout=self.timeout)
         scope = anyio.CancelScope()
         self._waits.add(scope)
+        events = self.client.engine.events
+        stop = events.listen(self._on_event, pending) if self._on_event is not None else None
         try:
             with scope:
                 await self._outcomes(item, jobs, base, entry, slot, emit, remaining)
         finally:
             self._waits.discard(scope)
+            if stop is not None:
+                stop()
         if scope.cancel_called:  # drained: the jobs are left to another worker or run
             self._event(ItemDropped(key=item.key, provider=item.provider))
 
@@ -370,7 +378,13 @@ class ItemRunner:
         async with aclosing(cast("AsyncGenerator[JobOutcome, None]", jobs)):
             async for job in jobs:
                 remaining -= 1
-                if job.result is None:
+                canceled = await self._cancel_timed_out(job)
+                if canceled is not None:  # timed out, then canceled: noted as its end
+                    with anyio.CancelScope(shield=True):
+                        await self._record_result(item.key, job.handle, canceled)
+                    outcome = attrs.evolve(base, handle=job.handle, result=canceled)
+                    await self._finish(emit, attrs.evolve(outcome, error=job.error))
+                elif job.result is None:
                     error = job.error or PrismAsyncError("the wait ended without a result")
                     await self._finish(emit, attrs.evolve(base, handle=job.handle, error=error))
                 else:
@@ -381,6 +395,24 @@ class ItemRunner:
                     await self._done(base, job.handle, job.result, entry, emit)
                 if remaining == 0:
                     slot.release()  # a failure is emitted first: fail-fast stops the queue
+
+    async def _cancel_timed_out(self, job: JobOutcome) -> GenerationResult | None:
+        """With ``cancel_on_timeout``, a job whose wait timed out is canceled where its
+        provider can: its canceled result, or None (not asked, no cancel, or refused: the
+        job goes on and a resumed run waits on it again)."""
+        if not self.cancel_on_timeout or not isinstance(job.error, PollTimeout):
+            return None
+        provider = self.client.provider(job.handle.provider)
+        if not isinstance(provider, SupportsCancel):
+            return None
+        with anyio.CancelScope(shield=True), anyio.move_on_after(CANCEL_GRACE):
+            try:
+                result = await self.client.cancel(job.handle)
+            except PrismAsyncError as exc:
+                log.warning("could not cancel %s after its timeout: %s", job.handle, exc)
+                return None
+            return result if result.is_terminal else None
+        return None
 
     async def _done(
         self,

@@ -51,6 +51,7 @@ def run_batch(
     timeout: float | None = None,
     lookahead: int = 100,
     download_concurrency: int = 4,
+    cancel_on_timeout: bool = False,
     stop: anyio.Event | None = None,
 ) -> AsyncIterator[BatchOutcome]:
     """Run many requests; yield each job's outcome as it ends. Use inside ``async with
@@ -70,12 +71,19 @@ def run_batch(
         download_dir: Download every succeeded job's outputs here as it finishes.
         fail_fast: Stop submitting after the first outcome that is not ok; jobs already
             started are still waited on and reported, queued items are dropped.
-        on_event: Called with each :data:`BatchEvent` (progress); it must not block.
+        on_event: Called with each :data:`BatchEvent` (progress: the items' events and
+            the per-job events of :mod:`prism_async._events`); it must not block.
         timeout: Seconds to wait for one job (the client's default when None). A job
             still running then is reported with a PollTimeout and waited on again by a
             resumed run. It also bounds each output's download.
         lookahead: Items read ahead of the free slots.
         download_concurrency: Downloads in flight at once.
+        cancel_on_timeout: Opt-in, never the default: a job still running at ``timeout``
+            is canceled where its provider's API can (lipsync, a job still PENDING); its
+            canceled result is journaled as its end (a resumed run reports it, never
+            submits it again) and reported with the PollTimeout as its error. Where the
+            provider has no cancel (NanoGPT, Prism), or the API refuses it, the job goes
+            on as without the flag (a resumed run waits on it again).
         stop: When set, the batch drains: no item starts after that, creates on their way
             are answered and journaled, the items waiting on jobs let go (a shared journal
             gives them back for other workers to take over at once; a local one leaves
@@ -112,6 +120,7 @@ def run_batch(
         else None,
         on_event=on_event,
         timeout=timeout,
+        cancel_on_timeout=cancel_on_timeout,
     )
     limits = {name: _jobs_in_flight(p, concurrency) for name, p in client.providers.items()}
 

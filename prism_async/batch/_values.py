@@ -8,6 +8,7 @@ from typing import Any
 import attrs
 
 from prism_async._downloads import DownloadedFile
+from prism_async._events import JobEvent
 from prism_async._results import GenerationResult, JobHandle, JobStatus
 
 __all__ = [
@@ -155,5 +156,14 @@ class OutputDownloaded:
 
 
 BatchEvent = (
-    ItemQueued | ItemSubmitted | ItemFinished | ItemDropped | ItemElsewhere | OutputDownloaded
+    ItemQueued
+    | ItemSubmitted
+    | ItemFinished
+    | ItemDropped
+    | ItemElsewhere
+    | OutputDownloaded
+    | JobEvent
 )
+"""What ``run_batch``'s ``on_event`` hears: the items' own events, and the per-job events
+of :mod:`prism_async._events` (submitted, polled, status changed, finished) of every job
+the batch creates or waits on, the same types ``Client(on_event=...)`` gets."""
