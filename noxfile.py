@@ -1,4 +1,4 @@
-"""Sessions: tests (every installed CPython 3.10-3.13), lint, typecheck, bench."""
+"""Sessions: tests (every installed CPython 3.10-3.14), lint, typecheck, bench."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ from pathlib import Path
 
 import nox
 
-PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+PYTHONS = ["3.10", "3.11", "3.12", "3.13", "3.14"]
 
 # Interpreters installed with pyenv but not activated are not on PATH, so nox would skip
-# them: put each installed 3.10-3.13 on PATH so that every installed version is tested.
+# them: put each installed 3.10-3.14 on PATH so that every installed version is tested.
 _PYENV = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
-for _bin in sorted(_PYENV.glob("3.1[0-3].*/bin")):
+for _bin in sorted(_PYENV.glob("3.1[0-4].*/bin")):
     if (_bin / "python3").exists():
         os.environ["PATH"] = f"{_bin}{os.pathsep}{os.environ.get('PATH', '')}"
 
@@ -30,6 +30,7 @@ TEST_DEPS = [
     "pytest-timeout>=2.3",
     "uvicorn>=0.30",
     "starlette>=0.37",
+    "hatchling>=1.27",  # tests/test_packaging.py builds the sdist and the wheel
 ]
 
 

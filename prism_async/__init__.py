@@ -54,8 +54,6 @@ from prism_async._results import (
 from prism_async._secrets import Secret
 from prism_async._transport import AiohttpTransport, Transport, TransportConfig
 
-__version__ = "0.1.0.dev0"
-
 __all__ = [
     "APIStatusError",
     "AiohttpTransport",
@@ -119,3 +117,13 @@ __all__ = [
     "WebhookVerificationError",
     "__version__",
 ]
+
+
+def __getattr__(name: str) -> str:
+    # __version__ is read from the installed metadata on first use: importing
+    # importlib.metadata eagerly would slow every `import prism_async` down.
+    if name == "__version__":
+        from prism_async._version import version
+
+        return version()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -5,13 +5,16 @@ Bad input or a failed generation exits non-zero with one line on stderr, never a
 traceback. Exit status:
 
 - 0: every job succeeded;
-- 1: a generation failed, a wait timed out, or the API or the network failed;
+- 1: a generation failed, or the API or the network failed;
 - 2: input the command or the API refused (nothing was charged);
 - 3: a create's outcome is unknown: a job may exist and be charged for; do not retry
   blindly (the message says what is known: the request, the idempotency key);
 - 4: the batch journal cannot be used (in use by another run, unreadable, or it failed
   to write: the jobs already created were awaited, and any handle it could not take is
   on stderr and in ``<journal>.unrecorded.jsonl``);
+- 5: a wait timed out (``--timeout``) and no job failed: each job that had not ended is
+  printed in its last known state (``queued`` or ``running``); it goes on, and
+  ``prism-async wait HANDLE`` takes it up again;
 - 130: interrupted (Ctrl-C); the handles of jobs already created are printed first
   (``webhooks serve`` is meant to be stopped so: it exits 0 on SIGINT or SIGTERM).
 
@@ -39,12 +42,20 @@ from prism_async._errors import (
     SubmissionOutcomeUnknown,
 )
 
-__all__ = ["EXIT_FAILED", "EXIT_JOURNAL", "EXIT_OUTCOME_UNKNOWN", "EXIT_REFUSED", "main"]
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_JOURNAL",
+    "EXIT_OUTCOME_UNKNOWN",
+    "EXIT_REFUSED",
+    "EXIT_TIMEOUT",
+    "main",
+]
 
 EXIT_FAILED = 1
 EXIT_REFUSED = 2
 EXIT_OUTCOME_UNKNOWN = 3
 EXIT_JOURNAL = 4
+EXIT_TIMEOUT = 5
 EXIT_INTERRUPTED = 130
 
 

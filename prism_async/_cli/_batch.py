@@ -12,7 +12,8 @@ journal is opened, and locked for this run, before any request is sent.
 
 ``prism-async batch status|forget|retry`` inspect and clear a journal (the parser sends
 ``batch`` here with ``batch_action`` set; a batch file named like an action runs as
-``./status``): ``status`` reads it without the lock (so it works while a run uses it) and
+``./status``; ``-`` reads the batch from stdin, and a file named ``-`` runs as ``./-``):
+``status`` reads it without the lock (so it works while a run uses it) and
 prints items per state and provider, the cost so far and the uncertain items; ``forget``
 and ``retry`` take the lock (exit 4 while a run uses the journal) and clear one uncertain
 or refused item, exiting 2 with one line for an unknown key or an item in another state.
@@ -35,7 +36,7 @@ import anyio
 import anyio.to_thread
 
 import prism_async._registry as registry
-from prism_async._cli._jsonl import count_lines, read_items
+from prism_async._cli._jsonl import count_lines, parse_lines, read_items, requests_in
 from prism_async._cli._notes import RunNotes
 from prism_async._cli._progress import BatchProgress
 from prism_async._cli._webhooks import cli_client, receiving, webhook_setup
@@ -83,21 +84,33 @@ async def run_batch_command(args: argparse.Namespace, environ: Mapping[str, str]
         return await _clear_command(args, action)
     webhooks = webhook_setup(args, environ)  # refused before anything is sent
     source = Path(args.file)
-    if not await anyio.to_thread.run_sync(source.is_file):
+    from_stdin = args.file == "-"  # a file named - runs as ./-
+    if not from_stdin and not await anyio.to_thread.run_sync(source.is_file):
         raise RequestValidationError("FILE", f"{source}: no such file")
     providers = configured_providers(environ)
     if not providers:
         raise RequestValidationError(
             "environment", "no provider key set (NANOGPT_API_KEY, PRISM_API_KEY, SYNC_API_KEY)"
         )
-    total = await anyio.to_thread.run_sync(count_lines, source)
+    stdin: list[str] | None = None
+    if from_stdin:  # read whole, for the progress total; local paths relative to the cwd
+        stdin = await anyio.to_thread.run_sync(sys.stdin.readlines)
+    if stdin is None:
+        total = await anyio.to_thread.run_sync(count_lines, source)
+    else:
+        total = requests_in(stdin)
     progress = BatchProgress(total=total, live=sys.stdout.isatty())
+    if stdin is None:
+        items = read_items(source, progress.line_error)
+    else:
+        items = parse_lines(stdin, Path.cwd(), progress.line_error)
     notes: RunNotes = args.notes
     if args.journal is not None:
         shown = shown_url(args.journal)  # a database password is never printed
         again = shlex.join(["prism-async", "batch", str(source), "--journal", shown])
         notes.resume = (
             f"every job created is in the journal {shlex.quote(shown)}; resume with: {again}"
+            + (" (the same lines on stdin)" if from_stdin else "")
         )
 
     started: set[str] = set()  # items read and not yet answered: a create may be on its way
@@ -121,7 +134,7 @@ async def run_batch_command(args: argparse.Namespace, environ: Mapping[str, str]
         with _results_file(args.out) as out, progress.display(), _drain_on_sigterm(stop):
             batch = run_batch(
                 client,
-                read_items(source, progress.line_error),
+                items,
                 concurrency=args.concurrency,
                 journal=journal,
                 download_dir=args.download,

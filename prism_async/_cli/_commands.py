@@ -10,7 +10,7 @@ from pathlib import Path
 
 import prism_async._registry as registry
 from prism_async._cli._notes import RunNotes
-from prism_async._cli._output import print_handle, print_result, quoted
+from prism_async._cli._output import just_created, print_handle, print_result, quoted
 from prism_async._cli._webhooks import (
     WebhookSetup,
     cli_client,
@@ -34,8 +34,12 @@ async def run_command(args: argparse.Namespace, environ: Mapping[str, str]) -> i
     if args.command == "emulate":
         from prism_async._cli._emulate import serve
 
-        await serve(host=args.host, port=args.port)
+        await serve(host=args.host, port=args.port, balances=args.balance)
         return 0
+    if args.command == "examples":
+        from prism_async._cli._examples import copy_examples
+
+        return await copy_examples(Path(args.dir))
     if args.command == "batch":
         from prism_async._cli._batch import run_batch_command
 
@@ -133,7 +137,7 @@ async def _generate(args: argparse.Namespace, environ: Mapping[str, str]) -> int
 async def _status(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     handle = _handle(args.job, args.provider)
     async with _client(handle.provider, environ) as client:
-        print_result(await client.get(handle), as_json=args.json)
+        print_result(await client.get(handle), as_json=args.json, handle=handle)
     return 0
 
 
@@ -147,12 +151,17 @@ async def _wait(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 
 
 async def _await_all(client: Client, handles: Sequence[JobHandle], args: argparse.Namespace) -> int:
-    """Print each job as it ends; 0 only if every one succeeded."""
-    failures = 0
+    """Print each job as it ends; 0 only if every one succeeded, EXIT_FAILED if any
+    failed, else EXIT_TIMEOUT if a wait timed out (its last known state is printed)."""
+    from prism_async._cli import EXIT_FAILED, EXIT_TIMEOUT
+
+    failures = timeouts = 0
     async for outcome in client.as_completed(handles, timeout=args.timeout):
         if outcome.error is not None:
-            failures += 1
             if isinstance(outcome.error, PollTimeout):
+                timeouts += 1
+                last = outcome.error.last_result or just_created(outcome.handle)
+                print_result(last, as_json=args.json, handle=outcome.handle)
                 handle = quoted(outcome.handle)
                 print(
                     f"error: {handle} did not end within {args.timeout:g} s; it goes on: "
@@ -160,18 +169,21 @@ async def _await_all(client: Client, handles: Sequence[JobHandle], args: argpars
                     file=sys.stderr,
                 )
             else:
+                failures += 1
                 print(f"error: {quoted(outcome.handle)}: {outcome.error}", file=sys.stderr)
             continue
         result = outcome.result
         assert result is not None
-        print_result(result, as_json=args.json)
+        print_result(result, as_json=args.json, handle=outcome.handle)
         if result.status is not JobStatus.SUCCEEDED:
             failures += 1
             print(f"error: {GenerationFailed(result)}", file=sys.stderr)
         elif args.download:
             for path in await client.download(result, args.download, timeout=args.timeout):
                 print(f"downloaded {path}", file=sys.stderr)
-    return 1 if failures else 0
+    if failures:
+        return EXIT_FAILED
+    return EXIT_TIMEOUT if timeouts else 0
 
 
 async def _models(args: argparse.Namespace, environ: Mapping[str, str]) -> int:

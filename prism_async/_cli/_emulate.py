@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from decimal import Decimal
+
 import anyio
 
 from prism_async.testing import EmulatorApp, EmulatorServer
@@ -15,13 +18,25 @@ __all__ = ["serve"]
 _ENV = {"nanogpt": "NANOGPT", "prism": "PRISM", "lipsync": "SYNC"}
 
 
-def emulators() -> list[EmulatorApp]:
-    """One emulator of each API, with their default (real-time) durations."""
-    return [NanoGPTEmulator(), PrismEmulator(), LipsyncEmulator()]
+def emulators(balances: Iterable[tuple[str | None, Decimal]] = ()) -> list[EmulatorApp]:
+    """One emulator of each API, with their default (real-time) durations and balances
+    (NanoGPT $1,000,000, Prism 10,000,000 credits). ``balances``: ``(None, N)`` sets both
+    accounts (N dollars, N credits), ``("nanogpt", N)`` or ``("prism", N)`` one (it wins over
+    a plain N, whatever the order); of two values for the same account, the last."""
+    chosen = dict(balances)
+    nano = chosen.get("nanogpt", chosen.get(None))
+    credits = chosen.get("prism", chosen.get(None))
+    return [
+        NanoGPTEmulator() if nano is None else NanoGPTEmulator(balance=nano),
+        PrismEmulator() if credits is None else PrismEmulator(credits=int(credits)),
+        LipsyncEmulator(),
+    ]
 
 
-async def serve(*, host: str, port: int) -> None:
-    async with EmulatorServer(emulators(), host=host, port=port) as server:
+async def serve(
+    *, host: str, port: int, balances: Iterable[tuple[str | None, Decimal]] = ()
+) -> None:
+    async with EmulatorServer(emulators(balances), host=host, port=port) as server:
         print(f"prism-async emulators listening on {server.root} (Ctrl-C to stop)")
         for name, emulator in server.emulators.items():
             env = _ENV.get(name, name.upper())

@@ -15,14 +15,14 @@ reported with its number and the others go on.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from prism_async._cli import _requests
 from prism_async.batch import BatchItem
 
-__all__ = ["LineError", "count_lines", "parse_line", "read_items"]
+__all__ = ["LineError", "count_lines", "parse_line", "parse_lines", "read_items", "requests_in"]
 
 OnError = Callable[[int, str], None]
 
@@ -39,16 +39,21 @@ def read_items(path: Path, on_error: OnError) -> Iterator[BatchItem]:
         path: The JSONL file.
         on_error: Told of each malformed line; reading goes on.
     """
-    base = path.parent
     with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            text = line.strip()
-            if not text or text.startswith("#"):
-                continue
-            try:
-                yield parse_line(text, number, base)
-            except LineError as exc:
-                on_error(number, str(exc))
+        yield from parse_lines(lines, path.parent, on_error)
+
+
+def parse_lines(lines: Iterable[str], base: Path, on_error: OnError) -> Iterator[BatchItem]:
+    """The requests of a batch's lines (a file's, or stdin's read whole), local paths
+    relative to ``base``; ``on_error(line, message)`` for the lines that are not requests."""
+    for number, line in enumerate(lines, start=1):
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        try:
+            yield parse_line(text, number, base)
+        except LineError as exc:
+            on_error(number, str(exc))
 
 
 def parse_line(text: str, number: int, base: Path) -> BatchItem:
@@ -84,4 +89,9 @@ def parse_line(text: str, number: int, base: Path) -> BatchItem:
 def count_lines(path: Path) -> int:
     """How many lines may hold a request (for a progress estimate)."""
     with path.open(encoding="utf-8") as lines:
-        return sum(1 for line in lines if line.strip() and not line.lstrip().startswith("#"))
+        return requests_in(lines)
+
+
+def requests_in(lines: Iterable[str]) -> int:
+    """How many of ``lines`` may hold a request (not blank, not a ``#`` comment)."""
+    return sum(1 for line in lines if line.strip() and not line.lstrip().startswith("#"))

@@ -7,9 +7,9 @@ import shlex
 import sys
 from typing import TextIO
 
-from prism_async._results import GenerationResult, JobHandle
+from prism_async._results import GenerationResult, JobHandle, JobStatus
 
-__all__ = ["print_handle", "print_result", "quoted"]
+__all__ = ["just_created", "print_handle", "print_result", "quoted"]
 
 
 def quoted(handle: JobHandle) -> str:
@@ -17,10 +17,31 @@ def quoted(handle: JobHandle) -> str:
     return shlex.quote(str(handle))
 
 
-def print_result(result: GenerationResult, *, as_json: bool, out: TextIO | None = None) -> None:
+def just_created(handle: JobHandle) -> GenerationResult:
+    """A job as its create left it, before any status was fetched: ``queued``.
+
+    The providers' submit flows answer handles, not results, so the status a create
+    answered is not known here; every API documents a just-created job as queued or
+    pending (Prism's template generate may say ``generating`` already)."""
+    return GenerationResult(provider=handle.provider, id=handle.id, status=JobStatus.QUEUED)
+
+
+def print_result(
+    result: GenerationResult,
+    *,
+    as_json: bool,
+    out: TextIO | None = None,
+    handle: JobHandle | None = None,
+) -> None:
+    """One line: with ``as_json``, the result's :meth:`~GenerationResult.to_dict` (every
+    JSON line the command prints about a job is this object; ``handle``, when given, is
+    added as the extra key ``handle``, the string ``wait``/``status`` take)."""
     stream = out or sys.stdout
     if as_json:
-        stream.write(json.dumps(result.to_dict()) + "\n")
+        record = result.to_dict()
+        if handle is not None:
+            record["handle"] = str(handle)
+        stream.write(json.dumps(record) + "\n")
         stream.flush()
         return
     parts = [f"{result.status.value:<9}", quoted(result.handle)]
@@ -38,9 +59,10 @@ def print_result(result: GenerationResult, *, as_json: bool, out: TextIO | None 
 
 
 def print_handle(handle: JobHandle, *, as_json: bool) -> None:
+    """A job just created (``generate --no-wait``): its handle as a shell word, or with
+    ``as_json`` its result object as created (:func:`just_created`) plus ``handle``."""
     if as_json:
-        record = {"provider": handle.provider, "id": handle.id, "handle": str(handle)}
-        sys.stdout.write(json.dumps(record) + "\n")
-    else:
-        sys.stdout.write(f"{quoted(handle)}\n")
+        print_result(just_created(handle), as_json=True, handle=handle)
+        return
+    sys.stdout.write(f"{quoted(handle)}\n")
     sys.stdout.flush()

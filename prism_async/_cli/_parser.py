@@ -5,12 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
 from prism_async._cli._cancel import add_batch_cancel_flags, add_cancel_parser
 from prism_async._cli._webhooks import SECRET_VARIABLE, add_webhook_flags, mount_path, port_number
 
 __all__ = ["build_parser", "parse_assignment"]
+
+BALANCES = ("nanogpt", "prism")  # the emulators that keep an account balance
 
 PROVIDERS_HELP = "provider name: nanogpt, prism or lipsync"
 
@@ -41,6 +44,55 @@ def parse_assignment(text: str) -> tuple[str, Any]:
     except ValueError:
         value = raw
     return key, value
+
+
+EXIT_STATUS_EPILOG = (
+    "Exit status: 0 every job succeeded; 1 a generation failed, or the API or the network "
+    "failed; 2 input the command or the API refused (nothing was charged); 3 a create's "
+    "outcome is unknown (a job may exist and be charged for: do not retry blindly); 4 the "
+    "batch journal cannot be used; 5 a wait timed out (--timeout) with no job failed: each "
+    "job still going is printed in its last known state (queued or running), and "
+    "'prism-async wait HANDLE' takes it up again; 130 interrupted (Ctrl-C). With --json, "
+    "every line about a job is one result object: provider, id, status, outputs, error, "
+    "progress, cost, created_at, completed_at (and more), plus handle."
+)
+
+
+class _VersionAction(argparse.Action):
+    """``--version``: the installed version, read from the distribution's metadata only
+    when asked for (building the parser must not pay for importlib.metadata)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        kwargs.setdefault("help", "print the version and exit")
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        from prism_async._version import version
+
+        print(f"prism-async {version()}", flush=True)  # on stdout, as --help is
+        parser.exit()
+
+
+def _balance(text: str) -> tuple[str | None, Decimal]:
+    """``--balance N`` (every emulated account) or ``--balance PROVIDER=N``."""
+    name, sep, amount = text.rpartition("=")
+    try:
+        value = Decimal(amount)
+    except ArithmeticError:
+        raise argparse.ArgumentTypeError(f"expected N or PROVIDER=N, got {text!r}") from None
+    if not value.is_finite() or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {amount}")
+    if sep and name not in BALANCES:
+        raise argparse.ArgumentTypeError(
+            f"{name!r} has no balance: give {' or '.join(BALANCES)}=N, or N for both"
+        )
+    return (name if sep else None), value
 
 
 def _positive(text: str) -> float:
@@ -126,8 +178,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="prism-async",
         description="Generate videos through Prism, a Sync.so-style lipsync API or NanoGPT.",
+        epilog=EXIT_STATUS_EPILOG,
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log HTTP exchanges")
+    parser.add_argument("--version", action=_VersionAction)
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="log HTTP exchanges and retries"
+    )
     verbs = parser.add_subparsers(
         dest="command", required=True, metavar="COMMAND", parser_class=_VerbParser
     )
@@ -223,17 +279,41 @@ def build_parser() -> argparse.ArgumentParser:
     emulate = verbs.add_parser("emulate", help="serve the built-in API emulators on loopback")
     emulate.add_argument("--port", type=int, default=8000)
     emulate.add_argument("--host", default="127.0.0.1")
+    emulate.add_argument(
+        "--balance",
+        action="append",
+        default=[],
+        type=_balance,
+        metavar="[PROVIDER=]N",
+        help="the emulated accounts' starting balance: N for both, or nanogpt=N (USD) / "
+        "prism=N (credits); default NanoGPT $1,000,000 and Prism 10,000,000 credits",
+    )
+
+    examples = verbs.add_parser(
+        "examples",
+        help="copy the example scripts and batch file into a folder",
+        description="Copy the examples shipped with prism-async (examples/ in the source "
+        "tree: batch.jsonl, one script per provider, the webhook apps) into DIR, so that "
+        "'prism-async batch DIR/batch.jsonl' and 'python DIR/lipsync.py' run. Files already "
+        "in DIR are kept.",
+    )
+    examples.add_argument("dir", metavar="DIR", help="the folder to copy them into")
 
     batch = verbs.add_parser(
         "batch",
         help="run a JSONL file of requests, concurrently (batch status|forget|retry: its journal)",
-        usage="%(prog)s [-h] FILE.jsonl [options]\n"
+        usage="%(prog)s [-h] FILE.jsonl|- [options]\n"
         "       %(prog)s status --journal PATH [--json]\n"
         "       %(prog)s {forget,retry} KEY --journal PATH",
         epilog=BATCH_ACTIONS_EPILOG,
     )
     _add_batch_actions(batch)
-    batch.add_argument("file", metavar="FILE.jsonl", help="one request per line (see README)")
+    batch.add_argument(
+        "file",
+        metavar="FILE.jsonl",
+        help="one request per line (see README); - reads them from stdin (relative paths "
+        "in it are then relative to the current folder)",
+    )
     batch.add_argument(
         "--concurrency", type=int, metavar="N", help="jobs in flight per provider (plan limit)"
     )

@@ -72,7 +72,9 @@ class NanoGPTEmulator:
     """The NanoGPT video API: submit, unified and legacy status, extend, models, balance.
 
     Jobs advance with ``clock`` (computed at read time). Prompt markers choose outcomes
-    (see :mod:`prism_async.testing._jobs`); ``[blocked]`` is refused at submit.
+    (see :mod:`prism_async.testing._jobs`); ``[blocked]`` is refused at submit. The account
+    starts with ``balance`` dollars ($1,000,000 by default, so that a demo never runs dry;
+    give a small one to test a 402).
     """
 
     prefix = "nanogpt"
@@ -86,7 +88,7 @@ class NanoGPTEmulator:
         status_shape: Literal["nested", "flat"] = "nested",
         queue_seconds: float = 2.0,
         run_seconds: float = 8.0,
-        balance: Decimal = Decimal("10"),
+        balance: Decimal = Decimal(1_000_000),
         price: Decimal = Decimal("0.35"),
         payment_source: Literal["USD", "XNO"] = "USD",
         submit_limit_per_minute: int = 50,

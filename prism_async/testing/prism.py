@@ -60,7 +60,8 @@ class PrismEmulator(CatalogViews, WebhookSwitches):
 
     Keys: ``api_key`` and each of ``other_api_keys`` is a separate owner (another owner's
     generation answers 404); ``unscoped_api_keys`` are valid but lack ``templates:read``, so
-    every endpoint answers them 403. Each owner starts with ``credits``.
+    every endpoint answers them 403. Each owner starts with ``credits``
+    (10,000,000 by default, so that a demo never runs dry; give a few to test a 402).
 
     Test knobs: ``paused`` (every authenticated request answers 503 free_tier_paused),
     ``unknown_status`` (a status value reported instead of ``generating``),
@@ -85,7 +86,7 @@ class PrismEmulator(CatalogViews, WebhookSwitches):
         unscoped_api_keys: tuple[str, ...] = ("prism_sk_noscope",),
         queue_seconds: float = 0.0,
         run_seconds: float = 30.0,
-        credits: int = 1000,
+        credits: int = 10_000_000,
         credits_per_video: int = 50,
         latency_typical: int | None = 120,
         latency_busy: int | None = 240,

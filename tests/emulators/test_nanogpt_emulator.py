@@ -75,6 +75,7 @@ async def running(emu: NanoGPTEmulator) -> AsyncIterator[Api]:
 
 def make(**kwargs: Any) -> tuple[NanoGPTEmulator, VirtualClock]:
     clock = VirtualClock()
+    kwargs.setdefault("balance", Decimal(10))  # these tests count down from $10
     return NanoGPTEmulator(clock=clock, **kwargs), clock
 
 

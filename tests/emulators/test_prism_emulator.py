@@ -70,6 +70,7 @@ async def upload(env: Env, data: bytes, content_type: str = "image/png") -> str:
 @contextlib.asynccontextmanager
 async def running(**options: Any) -> AsyncIterator[Env]:
     clock = VirtualClock()
+    options.setdefault("credits", 1000)  # these tests count down from 1,000 credits
     async with serve(clock, PrismEmulator(clock=clock, **options)) as env:
         yield env
 
