@@ -51,6 +51,7 @@ PUBLIC = [
     "ServiceUnavailableError",
     "Speech",
     "SubmissionOutcomeUnknown",
+    "SubmitReceipt",
     "SystemClock",
     "Transport",
     "TransportConfig",

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from urllib.parse import quote
+from decimal import Decimal
+from urllib.parse import quote, urlencode
 
 import attrs
 
@@ -17,6 +18,7 @@ from prism_async.providers import (
     LipsyncRequest,
     Multipart,
     PollHint,
+    PrismAsyncError,
     Rate,
     RequestValidationError,
     Secret,
@@ -24,6 +26,7 @@ from prism_async.providers import (
     SupportsCostEstimate,
     SupportsJobLimit,
     SupportsList,
+    SubmitReceipt,
     SupportsWebhooks,
     VideoProvider,
     WebhookCall,
@@ -37,6 +40,11 @@ from prism_async.providers.lipsync._validate import validate, validate_idempoten
 from prism_async.providers.lipsync._webhooks import parse_webhook
 
 __all__ = ["DEFAULT_BASE_URL", "LipsyncProvider"]
+
+_NO_ESTIMATE = (
+    "no cost estimate: /v2/analyze/cost did not answer (or the request uploads files, "
+    "which it does not take)"
+)
 
 DEFAULT_BASE_URL = "https://api.sync.so"
 #: Seconds the server holds a long poll (the documented maximum; the default is 5).
@@ -80,6 +88,7 @@ class LipsyncProvider(
         "list": Rate(requests=600, per_seconds=60.0),
         "cost": Rate(requests=600, per_seconds=60.0),
         "cancel": Rate(requests=600, per_seconds=60.0),
+        "health": Rate(requests=600, per_seconds=60.0),
     }
     # Every create carries the caller's Idempotency-Key; the API replays a repeated one.
     idempotent_submits = True
@@ -161,23 +170,44 @@ class LipsyncProvider(
 
     def _submit(self, request: LipsyncRequest, key: str) -> Flow[tuple[JobHandle, ...]]:
         payload = yield from _body.payload_flow(request)
+        estimate = None
+        if not isinstance(payload, Multipart):
+            # Free and before the create: its failure only leaves the cost unknown.
+            estimate = yield from self._estimate(payload)
         create = self._post(
             "/v2/generate", "submit", payload, (("Idempotency-Key", key),), charges=True
         )
         # The transport retries a 503 with the same key (prism_async._policy); the
         # provider only reads the final answer, and never loops itself.
         response = yield from send(create)
+        extra = {"estimate": str(estimate.amount)} if estimate is not None else {}
         if _wire.error_code(response) == _wire.OUTCOME_UNKNOWN:
             generation_id = _wire.outcome_generation_id(response)
             if generation_id:  # created after all: poll it, never create it again
-                return (JobHandle(provider=self.name, id=generation_id),)
+                handle = JobHandle(provider=self.name, id=generation_id, extra=extra)
+                return self._receipt(handle, estimate)
         result = _wire.parse_generation(self._api.raise_for_status(response))
-        return (result.handle,)
+        return self._receipt(JobHandle(provider=self.name, id=result.id, extra=extra), estimate)
+
+    def _estimate(self, payload: _body.Payload) -> Flow[Cost | None]:
+        response = yield from send(self._post("/v2/analyze/cost", "cost", payload, ()))
+        if not 200 <= response.status < 300:
+            return None
+        try:
+            return _wire.parse_cost(response)
+        except PrismAsyncError:
+            return None
+
+    def _receipt(self, handle: JobHandle, estimate: Cost | None) -> SubmitReceipt:
+        note = None if estimate is not None else _NO_ESTIMATE
+        return SubmitReceipt((handle,), provider=self.name, cost=estimate, cost_note=note)
 
     def status_flow(self, handle: JobHandle, *, wait: bool = False) -> Flow[GenerationResult]:
         """``GET /v2/generate/{id}``; with ``wait``, the long poll (``wait=true&timeout=10``),
         noting whether the server held it (``X-Sync-Wait-Mode: long_poll``)."""
-        params: tuple[tuple[str, str], ...] = ()
+        # include=progress cannot be combined with wait=true (documented): a plain poll
+        # asks for the progress, a long poll for the end.
+        params: tuple[tuple[str, str], ...] = (("include", "progress"),)
         timeout = None
         if wait:
             params = (("wait", "true"), ("timeout", str(LONG_POLL_SECONDS)))
@@ -192,7 +222,7 @@ class LipsyncProvider(
             long_poll=wait,
         )
         self._note_long_poll(response.headers.get("x-sync-wait-mode") if wait else None, wait)
-        return _wire.parse_generation(response, job_id=handle.id)
+        return _wire.parse_generation(response, job_id=handle.id, handle=handle)
 
     def _note_long_poll(self, mode: str | None, waited: bool) -> None:
         if waited:
@@ -290,4 +320,32 @@ class LipsyncProvider(
         response = yield from self._api.call(
             "POST", f"/v2/generate/{quote(handle.id, safe='')}/cancel", "cancel", job_id=handle.id
         )
-        return _wire.parse_generation(response, job_id=handle.id)
+        return _wire.parse_generation(response, job_id=handle.id, handle=handle)
+
+    def result_url(self, handle: JobHandle, *, token: str) -> str:
+        """The URL of ``GET /v2/generations/{id}/result?token=`` (OpenAPI, March 2025): it
+        answers 302 to the finished file (400 while the generation is not completed, 404
+        for an unknown one), so it is fetched as a download (``Client.download_url`` or any
+        HTTP client that follows redirects), never as an API call: no API key goes with
+        it. Where the token comes from is not documented.
+
+        Raises:
+            RequestValidationError: ``token`` is empty.
+        """
+        if not token or not token.strip():
+            raise RequestValidationError("token", "required", provider=self.name)
+        query = urlencode({"token": token})
+        return f"{self.base_url}/v2/generations/{quote(handle.id, safe='')}/result?{query}"
+
+    def healthcheck_flow(self) -> Flow[bool]:
+        """``GET /v2/healthcheck``: True when the API answers 2xx (its body is not
+        documented), False on a 5xx.
+
+        Raises:
+            APIStatusError: Any other answer (a 401, a 429...).
+        """
+        response = yield from send(self._api.request("GET", "/v2/healthcheck", "health"))
+        if response.status >= 500:
+            return False
+        self._api.raise_for_status(response)
+        return True
