@@ -179,7 +179,7 @@ class Output:
         content_type: str | None = None,
         duration: float | None = None,
     ) -> None:
-        self.__attrs_init__(  # type: ignore[attr-defined]
+        self.__attrs_init__(
             url=url,
             mime_type=mime_type if mime_type is not None else content_type,
             size_bytes=size_bytes,
@@ -415,8 +415,7 @@ class SubmitReceipt(tuple[JobHandle, ...]):
 
     def __repr__(self) -> str:
         return (
-            f"SubmitReceipt(handles={self.handles!r}, cost={self.cost!r}, "
-            f"balance={self.balance!r})"
+            f"SubmitReceipt(handles={self.handles!r}, cost={self.cost!r}, balance={self.balance!r})"
         )
 
     def __reduce__(self) -> tuple[Any, ...]:

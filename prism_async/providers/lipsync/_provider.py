@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import Decimal
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 import attrs
 
@@ -22,11 +21,11 @@ from prism_async.providers import (
     Rate,
     RequestValidationError,
     Secret,
+    SubmitReceipt,
     SupportsCancel,
     SupportsCostEstimate,
     SupportsJobLimit,
     SupportsList,
-    SubmitReceipt,
     SupportsWebhooks,
     VideoProvider,
     WebhookCall,
@@ -322,20 +321,51 @@ class LipsyncProvider(
         )
         return _wire.parse_generation(response, job_id=handle.id, handle=handle)
 
-    def result_url(self, handle: JobHandle, *, token: str) -> str:
-        """The URL of ``GET /v2/generations/{id}/result?token=`` (OpenAPI, March 2025): it
-        answers 302 to the finished file (400 while the generation is not completed, 404
-        for an unknown one), so it is fetched as a download (``Client.download_url`` or any
-        HTTP client that follows redirects), never as an API call: no API key goes with
-        it. Where the token comes from is not documented.
+    def result_flow(self, handle: JobHandle, *, token: str) -> Flow[str]:
+        """``GET /v2/generations/{id}/result?token=`` (OpenAPI, March 2025): the URL of a
+        completed generation's file. Where the token comes from is not documented.
+
+        The OpenAPI answers 302 to the file; API requests never follow a redirect (the
+        key must not reach another origin), so that answer arrives as a
+        :class:`~prism_async.RedirectError` whose ``location`` is the file's URL. A 200
+        answer (the Generation object, or the URL as text) gives the URL.
 
         Raises:
-            RequestValidationError: ``token`` is empty.
+            RequestValidationError: ``token`` is empty (before anything is sent).
+            RedirectError: The documented 302; ``location`` is the file.
+            BadRequestError: 400, the generation is not completed.
+            NotFoundError: 404, no such generation (or a wrong token).
         """
         if not token or not token.strip():
             raise RequestValidationError("token", "required", provider=self.name)
-        query = urlencode({"token": token})
-        return f"{self.base_url}/v2/generations/{quote(handle.id, safe='')}/result?{query}"
+        return self._result(handle, token)
+
+    def _result(self, handle: JobHandle, token: str) -> Flow[str]:
+        response = yield from self._api.call(
+            "GET",
+            f"/v2/generations/{quote(handle.id, safe='')}/result",
+            "status",
+            params=(("token", token),),
+            job_id=handle.id,
+        )
+        return _wire.parse_file_url(response, job_id=handle.id)
+
+    def download_url_flow(self, handle: JobHandle) -> Flow[str]:
+        """``GET /v2/generations/{id}/download`` (newest docs): the signed URL of the
+        finished file, which the API answers as plain text. Fetch it without the key (a
+        watermarked file on free plans).
+
+        Raises:
+            BadRequestError: 400, the generation is not completed.
+            NotFoundError: 404, no such generation.
+        """
+        response = yield from self._api.call(
+            "GET",
+            f"/v2/generations/{quote(handle.id, safe='')}/download",
+            "status",
+            job_id=handle.id,
+        )
+        return _wire.parse_file_url(response, job_id=handle.id)
 
     def healthcheck_flow(self) -> Flow[bool]:
         """``GET /v2/healthcheck``: True when the API answers 2xx (its body is not

@@ -42,6 +42,7 @@ __all__ = [
     "failure_kind_of",
     "outcome_generation_id",
     "parse_cost",
+    "parse_file_url",
     "parse_generation",
     "parse_generation_list",
     "result_from",
@@ -221,6 +222,28 @@ def parse_generation(
     return result_from(
         response.json(), job_id=job_id, request_id=response.request_id, handle=handle
     )
+
+
+def parse_file_url(response: HttpResponse, *, job_id: str | None = None) -> str:
+    """A finished file's URL from a download answer: plain text holding the URL (the
+    download route), or a Generation object (its output URL).
+
+    Raises:
+        ProviderResponseError: The answer names no http(s) URL.
+    """
+    text = response.text.strip()
+    url = usable_url(text.strip('"'))
+    if url is None and text.startswith("{"):
+        result = parse_generation(response, job_id=job_id)
+        url = result.outputs[0].url if result.outputs else None
+    if url is None:
+        raise ProviderResponseError(
+            "the download answer names no file URL",
+            provider=NAME,
+            job_id=job_id,
+            request_id=response.request_id,
+        )
+    return url
 
 
 def parse_generation_list(response: HttpResponse) -> tuple[GenerationResult, ...]:
