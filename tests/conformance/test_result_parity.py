@@ -350,3 +350,46 @@ async def test_nanogpt_models_carry_their_pricing(env: Env) -> None:
     assert veo.pricing["currency"] == "USD"
     assert veo.price is not None and veo.price.amount == Decimal(str(env.nano.price))
     assert veo.price_text == f"{veo.price.amount} USD per video"
+
+
+# -- webhooks ----------------------------------------------------------------------------
+
+
+def test_a_lipsync_delivery_reports_the_cost_a_poll_would() -> None:
+    from prism_async import Secret
+    from prism_async._http import HttpRequest, HttpResponse
+    from prism_async.providers.lipsync import sign
+
+    provider = LipsyncProvider(api_key="k", base_url="https://sync.test")
+    generation = {
+        "id": "g-1",
+        "createdAt": "2026-01-01T00:00:00Z",
+        "status": "PENDING",
+        "model": "lipsync-2",
+        "input": [],
+    }
+    answers = {
+        "/v2/analyze/cost": [{"estimatedFrameCount": 250, "estimatedGenerationCost": 0.5}],
+        "/v2/generate": generation,
+    }
+    flow = provider.submit_flow(request_for("lipsync"), idempotency_key="key-1")
+    try:
+        effect = next(flow)
+        while True:
+            assert isinstance(effect, HttpRequest)
+            path = effect.url.removeprefix("https://sync.test")
+            body = json.dumps(answers[path]).encode()
+            effect = flow.send(HttpResponse(status=201, body=body, headers={}))
+    except StopIteration as stop:
+        receipt = stop.value
+    assert receipt.cost is not None and receipt.cost.amount == Decimal("0.5")
+
+    done = {**generation, "status": "COMPLETED", "outputUrl": "https://cdn.example/g-1.mp4"}
+    body = json.dumps(done, separators=(",", ":")).encode()
+    headers = {"Sync-Signature": sign(body, "whsec_x", timestamp=1_000)}
+    call = provider.read_webhook(
+        headers, body, secret=Secret("whsec_x"), tolerance=300, now=1_000.0
+    )
+    polled = result_from(done, handle=receipt[0])
+    assert call.result == polled
+    assert call.result is not None and call.result.cost == receipt.cost

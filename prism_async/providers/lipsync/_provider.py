@@ -40,6 +40,8 @@ from prism_async.providers.lipsync._webhooks import parse_webhook
 
 __all__ = ["DEFAULT_BASE_URL", "LipsyncProvider"]
 
+#: How many submits' estimates a provider keeps for webhook deliveries.
+_ESTIMATES_KEPT = 10_000
 _NO_ESTIMATE = (
     "no cost estimate: /v2/analyze/cost did not answer (or the request uploads files, "
     "which it does not take)"
@@ -112,6 +114,10 @@ class LipsyncProvider(
         self._long_poll: bool | None = None
         self._reprobe = False
         self._plain_polls = 0
+        # The estimates of this provider's own submits, by generation id, for the results
+        # webhooks deliver (a delivery is the Generation object alone, without the handle
+        # that keeps the estimate). Bounded: the oldest are forgotten first.
+        self._estimates: dict[str, str] = {}
 
     def __repr__(self) -> str:
         return f"LipsyncProvider(base_url={self.base_url!r})"
@@ -198,6 +204,10 @@ class LipsyncProvider(
             return None
 
     def _receipt(self, handle: JobHandle, estimate: Cost | None) -> SubmitReceipt:
+        if estimate is not None:
+            while len(self._estimates) >= _ESTIMATES_KEPT:
+                del self._estimates[next(iter(self._estimates))]
+            self._estimates[handle.id] = str(estimate.amount)
         note = None if estimate is not None else _NO_ESTIMATE
         return SubmitReceipt((handle,), provider=self.name, cost=estimate, cost_note=note)
 
@@ -268,6 +278,10 @@ class LipsyncProvider(
                 provider=self.name,
             )
         result = parse_webhook(body, headers, secret, tolerance=tolerance, now=now)
+        estimate = self._estimates.get(result.id)
+        if estimate is not None:  # read as a poll with the submit's handle would read it
+            handle = JobHandle(provider=self.name, id=result.id, extra={"estimate": estimate})
+            result = _wire.result_from(result.raw, job_id=result.id, handle=handle)
         return WebhookCall(job_id=result.id, result=result)
 
     def list_flow(self, status: str | None = None) -> Flow[tuple[GenerationResult, ...]]:
