@@ -342,8 +342,9 @@ class SubmitReceipt(tuple[JobHandle, ...]):
     """What one submission's create answered: its job handles, and the facts about them.
 
     It *is* the tuple of handles (``for handle in receipt``, ``receipt[0]``, ``len``,
-    equality with a tuple of handles all work as before); :attr:`handles` gives the
-    plain tuple. The facts are None (or empty) where the API did not say them.
+    equality with a tuple of handles all work as before, and two receipts compare by
+    their handles alone); :attr:`handles` gives the plain tuple. The facts are None (or
+    empty) where the API did not say them.
 
     Attributes:
         provider: The provider's name.
