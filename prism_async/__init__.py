@@ -50,6 +50,7 @@ from prism_async._results import (
     JobOutcome,
     JobStatus,
     Output,
+    SubmitReceipt,
 )
 from prism_async._secrets import Secret
 from prism_async._transport import AiohttpTransport, Transport, TransportConfig
@@ -105,6 +106,7 @@ __all__ = [
     "ServiceUnavailableError",
     "Speech",
     "SubmissionOutcomeUnknown",
+    "SubmitReceipt",
     "SystemClock",
     "Transport",
     "TransportConfig",

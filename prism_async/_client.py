@@ -27,7 +27,13 @@ from prism_async._errors import (
 from prism_async._events import OnJobEvent
 from prism_async._http import Flow
 from prism_async._provider import SupportsCancel, VideoProvider
-from prism_async._results import GenerationResult, JobHandle, JobOutcome, JobStatus
+from prism_async._results import (
+    GenerationResult,
+    JobHandle,
+    JobOutcome,
+    JobStatus,
+    SubmitReceipt,
+)
 from prism_async._secrets import Secret
 from prism_async._transport import AiohttpTransport, Transport, TransportConfig
 
@@ -163,8 +169,13 @@ class Client:
         idempotency_key: str | None = None,
         before_create: BeforeCreate | None = None,
         on_event: OnJobEvent | None = None,
-    ) -> tuple[JobHandle, ...]:
-        """Submit one request (one paid create): a handle per job it started.
+    ) -> SubmitReceipt:
+        """Submit one request (one paid create): a receipt holding a handle per job it
+        started, and what the create answered about them (credits charged or the cost
+        estimate, the remaining balance, asset ids, latency estimates...).
+
+        The receipt *is* the tuple of handles (iterate, index or compare it as before);
+        ``receipt.handles`` gives the plain tuple.
 
         Args:
             request: A :class:`~prism_async._requests.VideoRequest` or a provider's own type.
@@ -202,7 +213,7 @@ class Client:
             raise
         if callback is not None:
             self._expect_callbacks(chosen, callback, handles)
-        return handles
+        return SubmitReceipt.of(handles)
 
     def _with_callback(self, provider: VideoProvider, request: object) -> tuple[str | None, object]:
         """``(callback URL, request naming it)``, or ``(None, request)`` where the job is

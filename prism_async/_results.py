@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import functools
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar
@@ -27,6 +27,7 @@ __all__ = [
     "JobOutcome",
     "JobStatus",
     "Output",
+    "SubmitReceipt",
 ]
 
 
@@ -146,14 +147,55 @@ class CostUnit(str, enum.Enum):
     XNO = "XNO"
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, init=False)
 class Output:
-    """One produced file. ``expires_at`` is set where the URL is presigned (Prism: 1 hour)."""
+    """One produced file, with what the API says about it.
+
+    Args:
+        url: Where to fetch it.
+        mime_type: Its media type (``video/mp4``), where known.
+        size_bytes: Its size, where the API reports one.
+        duration_s: Its length in seconds, where the API reports one (lipsync
+            ``outputDuration``).
+        expires_at: When the URL stops working, where it is presigned (Prism: 1 hour).
+        content_type: The older name of ``mime_type`` (still taken).
+        duration: The older name of ``duration_s`` (still taken).
+    """
 
     url: str
-    content_type: str | None = None
-    duration: float | None = None
+    mime_type: str | None = None
+    size_bytes: int | None = None
+    duration_s: float | None = None
     expires_at: datetime | None = None
+
+    def __init__(
+        self,
+        *,
+        url: str,
+        mime_type: str | None = None,
+        size_bytes: int | None = None,
+        duration_s: float | None = None,
+        expires_at: datetime | None = None,
+        content_type: str | None = None,
+        duration: float | None = None,
+    ) -> None:
+        self.__attrs_init__(
+            url=url,
+            mime_type=mime_type if mime_type is not None else content_type,
+            size_bytes=size_bytes,
+            duration_s=duration_s if duration_s is not None else duration,
+            expires_at=expires_at,
+        )
+
+    @property
+    def content_type(self) -> str | None:
+        """The older name of :attr:`mime_type`."""
+        return self.mime_type
+
+    @property
+    def duration(self) -> float | None:
+        """The older name of :attr:`duration_s`."""
+        return self.duration_s
 
 
 @attrs.frozen(kw_only=True)
@@ -168,7 +210,8 @@ class Failure:
 
 @attrs.frozen(kw_only=True)
 class Cost:
-    """An amount and its unit. ``estimated`` marks a pre-charge not yet settled."""
+    """An amount and its unit. ``estimated`` marks a figure that is not the final charge
+    (a pre-charge not yet settled, or a cost estimate)."""
 
     amount: Decimal
     unit: CostUnit
@@ -179,9 +222,12 @@ class Cost:
 class GenerationResult:
     """A job's state as one provider-neutral value.
 
-    ``progress`` is a percentage (0-100) where the provider reports one. ``raw`` is the
-    decoded payload the result was parsed from, as an escape hatch for fields this library
-    does not model.
+    ``progress`` is a percentage (0-100) where the provider reports one. ``cost`` is what
+    the job costs (``estimated`` where it is not the final charge); where it is None,
+    ``cost_note`` says why. ``share_url`` is Prism's public share page and
+    ``segment_output`` lipsync's segment output (``segmentOutputUrl``): documented extras,
+    not files to download with the outputs. ``raw`` is the decoded payload the result was
+    parsed from, as an escape hatch for fields this library does not model.
     """
 
     provider: str
@@ -193,8 +239,11 @@ class GenerationResult:
     progress: float | None = None
     eta_seconds: float | None = None
     cost: Cost | None = None
+    cost_note: str | None = None
     created_at: datetime | None = None
     completed_at: datetime | None = None
+    share_url: str | None = None
+    segment_output: Output | None = None
     raw: Mapping[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
 
     @property
@@ -207,8 +256,11 @@ class GenerationResult:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types: what ``prism-async ... --json`` prints, one object a line, and
-        what the batch journal stores. ``failure`` is written as ``error``, a cost's amount
-        as a number, times in ISO 8601, enums by value; ``raw`` is left out."""
+        what the batch journal stores. The documented keys ``provider``, ``id``,
+        ``status``, ``outputs``, ``error``, ``progress``, ``cost``, ``created_at`` and
+        ``completed_at`` are always there (null where unknown), with the others.
+        ``failure`` is written as ``error``, a cost's amount as a number, times in ISO 8601,
+        enums by value; ``raw`` is left out."""
         data: dict[str, Any] = _json().unstructure(self)
         return data
 
@@ -217,10 +269,31 @@ class GenerationResult:
         """A result from its :meth:`to_dict` form (``raw`` is empty; an amount is read back
         as the exact ``Decimal`` of its text).
 
+        A result written before outputs named ``mime_type`` and ``duration_s`` (as
+        ``content_type`` and ``duration``) is read with the new names.
+
         Raises:
             cattrs.ClassValidationError: A field does not fit.
         """
-        return _json().structure(dict(data), cls)
+        return _json().structure(_renamed(dict(data)), cls)
+
+
+_OLD_OUTPUT_NAMES = (("content_type", "mime_type"), ("duration", "duration_s"))
+
+
+def _renamed(data: dict[str, Any]) -> dict[str, Any]:
+    outputs = data.get("outputs")
+    if isinstance(outputs, list):
+        fixed = []
+        for item in outputs:
+            if isinstance(item, Mapping):
+                item = dict(item)
+                for old, new in _OLD_OUTPUT_NAMES:
+                    if old in item and new not in item:
+                        item[new] = item.pop(old)
+            fixed.append(item)
+        data["outputs"] = fixed
+    return data
 
 
 def _str_dict(value: Mapping[str, str]) -> FrozenDict[str, str]:
@@ -263,6 +336,135 @@ class JobHandle:
             id=unquote(job_id),
             extra=dict(parse_qsl(query, keep_blank_values=True)),
         )
+
+
+class SubmitReceipt(tuple[JobHandle, ...]):
+    """What one submission's create answered: its job handles, and the facts about them.
+
+    It *is* the tuple of handles (``for handle in receipt``, ``receipt[0]``, ``len``,
+    equality with a tuple of handles all work as before, and two receipts compare by
+    their handles alone); :attr:`handles` gives the plain tuple. The facts are None (or
+    empty) where the API did not say them.
+
+    Attributes:
+        provider: The provider's name.
+        cost: What the create charged or estimated (all its jobs together); where None,
+            ``cost_note`` says why.
+        cost_note: Why ``cost`` is None, or how it was arrived at.
+        balance: The account's remaining balance after the create (NanoGPT).
+        asset_ids: The asset reserved for each job, by job id (Prism).
+        request_ids: The upstream request id of each job, by job id (Prism).
+        latency_typical_s: The typical time to completion, in seconds (Prism).
+        latency_busy_s: The time to completion at busy periods, in seconds (Prism).
+        template_id: The template the jobs were made from (Prism template generate).
+    """
+
+    provider: str
+    cost: Cost | None
+    cost_note: str | None
+    balance: Cost | None
+    asset_ids: Mapping[str, str]
+    request_ids: Mapping[str, str]
+    latency_typical_s: float | None
+    latency_busy_s: float | None
+    template_id: str | None
+
+    def __new__(
+        cls,
+        handles: Iterable[JobHandle],
+        *,
+        provider: str | None = None,
+        cost: Cost | None = None,
+        cost_note: str | None = None,
+        balance: Cost | None = None,
+        asset_ids: Mapping[str, str] | None = None,
+        request_ids: Mapping[str, str] | None = None,
+        latency_typical_s: float | None = None,
+        latency_busy_s: float | None = None,
+        template_id: str | None = None,
+    ) -> SubmitReceipt:
+        self = super().__new__(cls, tuple(handles))
+        facts: dict[str, Any] = {
+            "provider": provider or (self[0].provider if self else ""),
+            "cost": cost,
+            "cost_note": cost_note,
+            "balance": balance,
+            "asset_ids": FrozenDict(asset_ids or {}),
+            "request_ids": FrozenDict(request_ids or {}),
+            "latency_typical_s": latency_typical_s,
+            "latency_busy_s": latency_busy_s,
+            "template_id": template_id,
+        }
+        for name, value in facts.items():
+            object.__setattr__(self, name, value)
+        return self
+
+    __setattr__ = _immutable
+    __delattr__ = _immutable
+
+    @classmethod
+    def of(cls, handles: Sequence[JobHandle]) -> SubmitReceipt:
+        """``handles`` as a receipt: itself if it is one, else one without facts."""
+        if isinstance(handles, SubmitReceipt):
+            return handles
+        return cls(handles)
+
+    @property
+    def handles(self) -> tuple[JobHandle, ...]:
+        """The job handles alone, as a plain tuple."""
+        return tuple(self)
+
+    def __repr__(self) -> str:
+        return (
+            f"SubmitReceipt(handles={self.handles!r}, cost={self.cost!r}, balance={self.balance!r})"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_receipt, (self.handles, self.facts()))
+
+    def facts(self) -> dict[str, Any]:
+        """The facts besides the handles, as keyword arguments of the constructor."""
+        return {
+            "provider": self.provider,
+            "cost": self.cost,
+            "cost_note": self.cost_note,
+            "balance": self.balance,
+            "asset_ids": dict(self.asset_ids),
+            "request_ids": dict(self.request_ids),
+            "latency_typical_s": self.latency_typical_s,
+            "latency_busy_s": self.latency_busy_s,
+            "template_id": self.template_id,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON types: ``handles`` as handle strings, costs as
+        ``{amount, unit, estimated}``."""
+        data = _json().unstructure(self.facts())
+        return {"handles": [str(h) for h in self], **data}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SubmitReceipt:
+        """A receipt from its :meth:`to_dict` form."""
+        converter = _json()
+        costs = {
+            name: converter.structure(data[name], Cost) if data.get(name) else None
+            for name in ("cost", "balance")
+        }
+        return cls(
+            (JobHandle.parse(text) for text in data.get("handles", ())),
+            provider=data.get("provider"),
+            cost_note=data.get("cost_note"),
+            asset_ids=data.get("asset_ids") or {},
+            request_ids=data.get("request_ids") or {},
+            latency_typical_s=data.get("latency_typical_s"),
+            latency_busy_s=data.get("latency_busy_s"),
+            template_id=data.get("template_id"),
+            **costs,
+        )
+
+
+def _receipt(handles: tuple[JobHandle, ...], facts: dict[str, Any]) -> SubmitReceipt:
+    return SubmitReceipt(handles, **facts)
 
 
 @attrs.frozen(kw_only=True)

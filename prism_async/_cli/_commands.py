@@ -194,9 +194,17 @@ async def _models(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     async with client:
         models = await client.run(provider.models_flow())
     for model in models:
+        # A catalog that prices its models (NanoGPT's ``pricing``) shows the price too.
+        pricing = getattr(model, "pricing", None)
+        price = getattr(model, "price_text", None)
         if args.json:
-            record = {"id": model.id, "name": model.name, "inputs": model.input_modalities}
+            record = {
+                "id": model.id,
+                "name": model.name,
+                "inputs": model.input_modalities,
+                "pricing": dict(pricing) if pricing else None,
+            }
             print(json.dumps(record))
         else:
-            print(f"{model.id:<32} {', '.join(model.input_modalities)}")
+            print(f"{model.id:<32} {', '.join(model.input_modalities):<20} {price or '-'}")
     return 0

@@ -13,7 +13,7 @@ import attrs
 
 from prism_async._engine._budget import SharedBudget
 from prism_async._errors import PrismAsyncError
-from prism_async._results import GenerationResult, JobHandle
+from prism_async._results import GenerationResult, JobHandle, SubmitReceipt
 
 __all__ = [
     "CLEARABLE_STATES",
@@ -107,7 +107,10 @@ class Journal(Protocol):
         ...
 
     async def record_submitted(self, key: str, handles: Sequence[JobHandle]) -> None:
-        """Note the jobs a create started."""
+        """Note the jobs a create started. The batch runner passes the client's
+        :class:`~prism_async._results.SubmitReceipt` (a sequence of the handles that also
+        holds what the create answered: cost, balance, asset ids...), for a journal that
+        keeps it."""
         ...
 
     async def record_refused(self, key: str, error: str) -> None:
@@ -382,9 +385,25 @@ class StateNotes:
         raise NotImplementedError
 
     async def record_submitted(self, key: str, handles: Sequence[JobHandle]) -> None:
-        """Note the jobs a create started."""
+        """Note the jobs a create started. ``handles`` is the client's
+        :class:`~prism_async._results.SubmitReceipt`: its handles are written as before (a
+        JSON array of handle strings), and its facts (cost, balance, asset ids...) go to
+        :meth:`_note_receipt`, in the same durable step where a journal stores them."""
         text = json.dumps([str(h) for h in handles])
+        receipt = handles if isinstance(handles, SubmitReceipt) else None
+        if receipt is not None and self.stores_receipts:
+            await self._update_with_receipt(key, text, json.dumps(receipt.to_dict()))
+            return
         await self._update(key, ItemState.SUBMITTED, handles=text)
+
+    #: Whether this journal keeps a submission's receipt (``_update_with_receipt``).
+    stores_receipts = False
+
+    async def _update_with_receipt(self, key: str, handles: str, receipt: str) -> None:
+        """Write the item SUBMITTED with its handles and its receipt (the JSON of
+        :meth:`SubmitReceipt.to_dict`) in one durable write. A journal that sets
+        :attr:`stores_receipts` implements it (a ``receipt`` column beside ``handles``)."""
+        raise NotImplementedError
 
     async def record_refused(self, key: str, error: str) -> None:
         """Note a create the API definitively refused: a later run uses a new key."""

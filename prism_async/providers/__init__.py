@@ -152,6 +152,7 @@ from prism_async._results import (
     JobHandle,
     JobStatus,
     Output,
+    SubmitReceipt,
 )
 from prism_async._secrets import Secret
 from prism_async._wire import StatusTable, make_converter, parse_datetime, structure, wire
@@ -200,6 +201,7 @@ __all__ = [
     "Secret",
     "StatFile",
     "StatusTable",
+    "SubmitReceipt",
     "SupportsCancel",
     "SupportsCostEstimate",
     "SupportsJobLimit",

@@ -25,6 +25,7 @@ delivery after the final one) or corrupt them (the body altered after signing); 
 from __future__ import annotations
 
 import contextvars
+import hashlib
 import json
 import re
 import uuid
@@ -210,6 +211,9 @@ class LipsyncEmulator(WebhookSwitches):
         app.router.add_get("/v2/generations", self._list, name="list")
         app.router.add_post("/v2/analyze/cost", self._cost, name="cost")
         app.router.add_get("/v2/errors", self._errors, name="errors")
+        app.router.add_get("/v2/generations/{id}/result", self._result, name="result")
+        app.router.add_get("/v2/generations/{id}/download", self._download, name="download")
+        app.router.add_get("/v2/healthcheck", self._health, name="health")
         app.router.add_get("/files/{id}.mp4", self._file, name="file")
         self.webhooks.attach(app)
         return app
@@ -445,6 +449,43 @@ class LipsyncEmulator(WebhookSwitches):
 
     async def _errors(self, request: web.Request) -> web.StreamResponse:
         return _json(ERROR_CATALOG)
+
+    def result_token(self, generation_id: str) -> str:
+        """The ``token`` this emulator's ``GET /v2/generations/{id}/result`` takes for a
+        generation (the API does not document where a token comes from; here it is a
+        digest of the id and the key, handed to tests by this method)."""
+        digest = hashlib.sha256(f"{generation_id}:{self.api_key}".encode()).hexdigest()
+        return digest[:32]
+
+    def _finished(self, request: web.Request) -> LipsyncGeneration | web.Response:
+        found = self._lookup(request)
+        if isinstance(found, web.Response):
+            return found
+        if found.status != "COMPLETED":
+            return _error(400, "Generation not completed", errorCode="generation_not_completed")
+        return found
+
+    async def _result(self, request: web.Request) -> web.StreamResponse:
+        """``GET /v2/generations/{id}/result?token=`` (OpenAPI 2025-03): 302 to the file of
+        a completed generation; 400 while it is not completed; 404 for an unknown one."""
+        found = self._finished(request)
+        if isinstance(found, web.Response):
+            return found
+        if request.query.get("token") != self.result_token(found.id):
+            return _error(404, "Generation not found", errorCode="generation_not_found")
+        return web.Response(status=302, headers={"Location": found.output_url})
+
+    async def _download(self, request: web.Request) -> web.StreamResponse:
+        """``GET /v2/generations/{id}/download`` (newest docs): the file's URL as plain
+        text, unquoted."""
+        found = self._finished(request)
+        if isinstance(found, web.Response):
+            return found
+        return web.Response(text=found.output_url, content_type="text/plain")
+
+    async def _health(self, request: web.Request) -> web.StreamResponse:
+        """``GET /v2/healthcheck``: 200 (the body is not documented; a small JSON one)."""
+        return _json({"status": "ok"})
 
     async def _file(self, request: web.Request) -> web.StreamResponse:
         name = request.match_info["id"]

@@ -84,12 +84,28 @@ def generation(status: str = "PENDING", **fields: Any) -> dict[str, Any]:
     }
 
 
-def drive(flow: Any, *answers: object) -> tuple[Any, list[object]]:
-    """Run a flow, answering its effects in turn; return (its value, the effects)."""
+#: What a submit's cost estimate (``POST /v2/analyze/cost``, before the create) is answered
+#: with by default: a refusal, which leaves the estimate unknown.
+NO_ESTIMATE = HttpResponse(status=404, body=b'{"statusCode":404,"message":"no"}', headers={})
+
+
+def drive(
+    flow: Any, *answers: object, estimate: HttpResponse | None = NO_ESTIMATE
+) -> tuple[Any, list[object]]:
+    """Run a flow, answering its effects in turn; return (its value, the effects). A
+    submit's cost estimate is answered with ``estimate`` and left out of the effects
+    (``estimate=None``: answered in turn like any other)."""
     effects: list[object] = []
     try:
         effect = next(flow)
         while True:
+            if (
+                estimate is not None
+                and isinstance(effect, HttpRequest)
+                and effect.url.endswith("/v2/analyze/cost")
+            ):
+                effect = flow.send(estimate)
+                continue
             effects.append(effect)
             if len(effects) > len(answers):
                 raise AssertionError(f"flow yielded more effects than answered: {effects}")
@@ -626,11 +642,18 @@ def test_a_completed_generation_gives_its_output_under_either_spelling(url_key: 
         provider().status_flow(JobHandle(provider="lipsync", id=GID)), answer(200, body)
     )
     sent = only_request(effects)
-    assert (sent.method, sent.url, sent.params) == ("GET", f"{BASE}/v2/generate/{GID}", ())
+    # A plain poll asks for the progress (include=progress; a long poll cannot).
+    assert (sent.method, sent.url, sent.params) == (
+        "GET",
+        f"{BASE}/v2/generate/{GID}",
+        (("include", "progress"),),
+    )
     assert result.status is JobStatus.SUCCEEDED
     assert result.outputs[0].url == "https://cdn.example/out.mp4"
-    assert result.outputs[0].duration == 12.5
-    assert result.raw["segmentOutputUrl"] == "https://cdn.example/seg.mp4"
+    assert result.outputs[0].duration_s == 12.5
+    assert result.outputs[0].mime_type == "video/mp4"
+    assert result.segment_output is not None
+    assert result.segment_output.url == "https://cdn.example/seg.mp4"
     assert result.progress == 100.0
 
 
@@ -739,6 +762,7 @@ def test_cost_is_estimated_in_usd_from_the_create_body() -> None:
                 {"estimatedFrameCount": 25, "estimatedGenerationCost": 0.05},
             ],
         ),
+        estimate=None,
     )
     sent = only_request(effects)
     assert (sent.method, sent.url) == ("POST", f"{BASE}/v2/analyze/cost")

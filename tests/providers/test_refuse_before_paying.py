@@ -86,13 +86,16 @@ def refused(make_flow: Callable[[], Flow[Any]], size: int = 0) -> RequestValidat
 
 
 def sent(make_flow: Callable[[], Flow[Any]], reply: HttpResponse, size: int = 0) -> HttpRequest:
-    """Drive a submit flow to its end; the one HttpRequest it sent (the create)."""
+    """Drive a submit flow to its end; the one HttpRequest it sent (the create). A
+    lipsync submit's free cost estimate before it is answered with a refusal."""
     requests: list[HttpRequest] = []
     flow = make_flow()
     try:
         effect = next(flow)
         while True:
-            if isinstance(effect, HttpRequest):
+            if isinstance(effect, HttpRequest) and effect.url.endswith("/v2/analyze/cost"):
+                effect = flow.send(HttpResponse(status=404, body=b"{}", headers={}))
+            elif isinstance(effect, HttpRequest):
                 requests.append(effect)
                 effect = flow.send(reply)
             else:

@@ -73,6 +73,7 @@ PUBLIC = [
     "Secret",
     "StatFile",
     "StatusTable",
+    "SubmitReceipt",
     "SupportsCancel",
     "SupportsCostEstimate",
     "SupportsJobLimit",

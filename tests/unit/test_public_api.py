@@ -57,6 +57,7 @@ PUBLIC = [
     "ServiceUnavailableError",
     "Speech",
     "SubmissionOutcomeUnknown",
+    "SubmitReceipt",
     "SystemClock",
     "Transport",
     "TransportConfig",

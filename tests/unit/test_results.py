@@ -102,8 +102,11 @@ _KEYS = {
     "progress",
     "eta_seconds",
     "cost",
+    "cost_note",
     "created_at",
     "completed_at",
+    "share_url",
+    "segment_output",
 }
 _MOMENT = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 
@@ -145,8 +148,9 @@ def test_to_dict_has_the_documented_keys_and_is_json() -> None:
     assert decoded["cost"] == {"amount": 0.35, "unit": "XNO", "estimated": True}
     assert decoded["outputs"][0] == {
         "url": "https://x/1.mp4",
-        "content_type": "video/mp4",
-        "duration": 8.0,
+        "mime_type": "video/mp4",
+        "size_bytes": None,
+        "duration_s": 8.0,
         "expires_at": None,
     }
     assert decoded["outputs"][1]["expires_at"] == "2026-01-02T03:04:05+00:00"

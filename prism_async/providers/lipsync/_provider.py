@@ -17,9 +17,11 @@ from prism_async.providers import (
     LipsyncRequest,
     Multipart,
     PollHint,
+    PrismAsyncError,
     Rate,
     RequestValidationError,
     Secret,
+    SubmitReceipt,
     SupportsCancel,
     SupportsCostEstimate,
     SupportsJobLimit,
@@ -37,6 +39,13 @@ from prism_async.providers.lipsync._validate import validate, validate_idempoten
 from prism_async.providers.lipsync._webhooks import parse_webhook
 
 __all__ = ["DEFAULT_BASE_URL", "LipsyncProvider"]
+
+#: How many submits' estimates a provider keeps for webhook deliveries.
+_ESTIMATES_KEPT = 10_000
+_NO_ESTIMATE = (
+    "no cost estimate: /v2/analyze/cost did not answer (or the request uploads files, "
+    "which it does not take)"
+)
 
 DEFAULT_BASE_URL = "https://api.sync.so"
 #: Seconds the server holds a long poll (the documented maximum; the default is 5).
@@ -80,6 +89,7 @@ class LipsyncProvider(
         "list": Rate(requests=600, per_seconds=60.0),
         "cost": Rate(requests=600, per_seconds=60.0),
         "cancel": Rate(requests=600, per_seconds=60.0),
+        "health": Rate(requests=600, per_seconds=60.0),
     }
     # Every create carries the caller's Idempotency-Key; the API replays a repeated one.
     idempotent_submits = True
@@ -104,6 +114,10 @@ class LipsyncProvider(
         self._long_poll: bool | None = None
         self._reprobe = False
         self._plain_polls = 0
+        # The estimates of this provider's own submits, by generation id, for the results
+        # webhooks deliver (a delivery is the Generation object alone, without the handle
+        # that keeps the estimate). Bounded: the oldest are forgotten first.
+        self._estimates: dict[str, str] = {}
 
     def __repr__(self) -> str:
         return f"LipsyncProvider(base_url={self.base_url!r})"
@@ -161,23 +175,48 @@ class LipsyncProvider(
 
     def _submit(self, request: LipsyncRequest, key: str) -> Flow[tuple[JobHandle, ...]]:
         payload = yield from _body.payload_flow(request)
+        estimate = None
+        if not isinstance(payload, Multipart):
+            # Free and before the create: its failure only leaves the cost unknown.
+            estimate = yield from self._estimate(payload)
         create = self._post(
             "/v2/generate", "submit", payload, (("Idempotency-Key", key),), charges=True
         )
         # The transport retries a 503 with the same key (prism_async._policy); the
         # provider only reads the final answer, and never loops itself.
         response = yield from send(create)
+        extra = {"estimate": str(estimate.amount)} if estimate is not None else {}
         if _wire.error_code(response) == _wire.OUTCOME_UNKNOWN:
             generation_id = _wire.outcome_generation_id(response)
             if generation_id:  # created after all: poll it, never create it again
-                return (JobHandle(provider=self.name, id=generation_id),)
+                handle = JobHandle(provider=self.name, id=generation_id, extra=extra)
+                return self._receipt(handle, estimate)
         result = _wire.parse_generation(self._api.raise_for_status(response))
-        return (result.handle,)
+        return self._receipt(JobHandle(provider=self.name, id=result.id, extra=extra), estimate)
+
+    def _estimate(self, payload: _body.Payload) -> Flow[Cost | None]:
+        response = yield from send(self._post("/v2/analyze/cost", "cost", payload, ()))
+        if not 200 <= response.status < 300:
+            return None
+        try:
+            return _wire.parse_cost(response)
+        except PrismAsyncError:
+            return None
+
+    def _receipt(self, handle: JobHandle, estimate: Cost | None) -> SubmitReceipt:
+        if estimate is not None:
+            while len(self._estimates) >= _ESTIMATES_KEPT:
+                del self._estimates[next(iter(self._estimates))]
+            self._estimates[handle.id] = str(estimate.amount)
+        note = None if estimate is not None else _NO_ESTIMATE
+        return SubmitReceipt((handle,), provider=self.name, cost=estimate, cost_note=note)
 
     def status_flow(self, handle: JobHandle, *, wait: bool = False) -> Flow[GenerationResult]:
         """``GET /v2/generate/{id}``; with ``wait``, the long poll (``wait=true&timeout=10``),
         noting whether the server held it (``X-Sync-Wait-Mode: long_poll``)."""
-        params: tuple[tuple[str, str], ...] = ()
+        # include=progress cannot be combined with wait=true (documented): a plain poll
+        # asks for the progress, a long poll for the end.
+        params: tuple[tuple[str, str], ...] = (("include", "progress"),)
         timeout = None
         if wait:
             params = (("wait", "true"), ("timeout", str(LONG_POLL_SECONDS)))
@@ -192,7 +231,7 @@ class LipsyncProvider(
             long_poll=wait,
         )
         self._note_long_poll(response.headers.get("x-sync-wait-mode") if wait else None, wait)
-        return _wire.parse_generation(response, job_id=handle.id)
+        return _wire.parse_generation(response, job_id=handle.id, handle=handle)
 
     def _note_long_poll(self, mode: str | None, waited: bool) -> None:
         if waited:
@@ -239,6 +278,10 @@ class LipsyncProvider(
                 provider=self.name,
             )
         result = parse_webhook(body, headers, secret, tolerance=tolerance, now=now)
+        estimate = self._estimates.get(result.id)
+        if estimate is not None:  # read as a poll with the submit's handle would read it
+            handle = JobHandle(provider=self.name, id=result.id, extra={"estimate": estimate})
+            result = _wire.result_from(result.raw, job_id=result.id, handle=handle)
         return WebhookCall(job_id=result.id, result=result)
 
     def list_flow(self, status: str | None = None) -> Flow[tuple[GenerationResult, ...]]:
@@ -290,4 +333,63 @@ class LipsyncProvider(
         response = yield from self._api.call(
             "POST", f"/v2/generate/{quote(handle.id, safe='')}/cancel", "cancel", job_id=handle.id
         )
-        return _wire.parse_generation(response, job_id=handle.id)
+        return _wire.parse_generation(response, job_id=handle.id, handle=handle)
+
+    def result_flow(self, handle: JobHandle, *, token: str) -> Flow[str]:
+        """``GET /v2/generations/{id}/result?token=`` (OpenAPI, March 2025): the URL of a
+        completed generation's file. Where the token comes from is not documented.
+
+        The OpenAPI answers 302 to the file; API requests never follow a redirect (the
+        key must not reach another origin), so that answer arrives as a
+        :class:`~prism_async.RedirectError` whose ``location`` is the file's URL. A 200
+        answer (the Generation object, or the URL as text) gives the URL.
+
+        Raises:
+            RequestValidationError: ``token`` is empty (before anything is sent).
+            RedirectError: The documented 302; ``location`` is the file.
+            BadRequestError: 400, the generation is not completed.
+            NotFoundError: 404, no such generation (or a wrong token).
+        """
+        if not token or not token.strip():
+            raise RequestValidationError("token", "required", provider=self.name)
+        return self._result(handle, token)
+
+    def _result(self, handle: JobHandle, token: str) -> Flow[str]:
+        response = yield from self._api.call(
+            "GET",
+            f"/v2/generations/{quote(handle.id, safe='')}/result",
+            "status",
+            params=(("token", token),),
+            job_id=handle.id,
+        )
+        return _wire.parse_file_url(response, job_id=handle.id)
+
+    def download_url_flow(self, handle: JobHandle) -> Flow[str]:
+        """``GET /v2/generations/{id}/download`` (newest docs): the signed URL of the
+        finished file, which the API answers as plain text. Fetch it without the key (a
+        watermarked file on free plans).
+
+        Raises:
+            BadRequestError: 400, the generation is not completed.
+            NotFoundError: 404, no such generation.
+        """
+        response = yield from self._api.call(
+            "GET",
+            f"/v2/generations/{quote(handle.id, safe='')}/download",
+            "status",
+            job_id=handle.id,
+        )
+        return _wire.parse_file_url(response, job_id=handle.id)
+
+    def healthcheck_flow(self) -> Flow[bool]:
+        """``GET /v2/healthcheck``: True when the API answers 2xx (its body is not
+        documented), False on a 5xx.
+
+        Raises:
+            APIStatusError: Any other answer (a 401, a 429...).
+        """
+        response = yield from send(self._api.request("GET", "/v2/healthcheck", "health"))
+        if response.status >= 500:
+            return False
+        self._api.raise_for_status(response)
+        return True

@@ -19,6 +19,7 @@ from prism_async.providers import (
     FailureKind,
     GenerationResult,
     HttpResponse,
+    JobHandle,
     JobStatus,
     Output,
     ProviderResponseError,
@@ -32,13 +33,16 @@ from prism_async.providers import (
 )
 
 __all__ = [
+    "FAILURE_CODES",
     "OUTCOME_UNKNOWN",
     "RAW_STATUSES",
     "STATUSES",
     "error_code",
     "error_from",
+    "failure_kind_of",
     "outcome_generation_id",
     "parse_cost",
+    "parse_file_url",
     "parse_generation",
     "parse_generation_list",
     "result_from",
@@ -72,17 +76,33 @@ RAW_STATUSES = (
     "CANCELED",
     "TIMED_OUT",
 )
-# System failures (docs-v2 error list): submitting again may pass. Input failures will not.
-_RETRYABLE_CODES = frozenset(
-    {
-        "generation_timeout",
-        "generation_pipeline_failed",
-        "generation_database_error",
-        "generation_internal_auth",
-        "generation_unhandled_error",
-        "internal_error",
-    }
+#: Failure kinds by error code (docs-v2's list and the newest docs' codes): the table a
+#: FAILED generation's ``error_code`` is read through. ``retryable`` says whether the same
+#: request may pass when submitted again. A code not listed is an error, not retryable.
+FAILURE_CODES: Mapping[str, tuple[FailureKind, bool]] = {
+    # Input validation: the same input fails again.
+    "generation_unsupported_model": (FailureKind.ERROR, False),
+    "generation_media_metadata_missing": (FailureKind.ERROR, False),
+    "generation_audio_length_exceeded": (FailureKind.ERROR, False),
+    "generation_audio_missing": (FailureKind.ERROR, False),
+    "generation_video_missing": (FailureKind.ERROR, False),
+    # System failures: submitting again may pass.
+    "generation_timeout": (FailureKind.TIMEOUT, True),
+    "generation_pipeline_failed": (FailureKind.ERROR, True),
+    "generation_database_error": (FailureKind.ERROR, True),
+    "generation_internal_auth": (FailureKind.ERROR, True),
+    "generation_unhandled_error": (FailureKind.ERROR, True),
+    "internal_error": (FailureKind.ERROR, True),
+}
+#: Documented: "a pending generation can be canceled at no cost".
+CANCELED_COST_NOTE = "canceled before processing, at no cost"
+#: Why a result has no cost: the Generation object carries none.
+NO_COST_NOTE = (
+    "the lipsync API reports no cost on a generation; submit through this client "
+    "(the estimate is kept in the handle) or call estimate_cost"
 )
+#: Why a failed generation has no cost: the docs do not say whether one is charged.
+FAILED_COST_NOTE = "the lipsync docs do not say whether a failed generation is charged"
 
 
 @attrs.frozen
@@ -101,6 +121,7 @@ class _Generation:
     error_code: str | None = wire("error_code", default=None)
     error_code_camel: str | None = wire("errorCode", default=None)
     progress_percent: float | None = None
+    cost: Decimal | None = None
 
 
 @attrs.frozen
@@ -110,9 +131,15 @@ class _CostItem:
 
 
 def result_from(
-    payload: object, *, job_id: str | None = None, request_id: str | None = None
+    payload: object,
+    *,
+    job_id: str | None = None,
+    request_id: str | None = None,
+    handle: JobHandle | None = None,
 ) -> GenerationResult:
     """A GenerationResult from a decoded Generation object (a status, create or webhook).
+    The handle's ``estimate`` (the submit's cost estimate, in USD) is the cost where the
+    generation reports none.
 
     Raises:
         ProviderResponseError: The payload is not a Generation object.
@@ -126,19 +153,43 @@ def result_from(
     if status is JobStatus.SUCCEEDED and url is None:  # nothing to fetch: not a success
         status, failure = JobStatus.FAILED, no_output_failure(raw.status)
     succeeded = status is JobStatus.SUCCEEDED
+    segment = usable_url(raw.segment_output_url)
+    cost, note = _cost(raw, status, handle)
     return GenerationResult(
         provider=NAME,
         id=raw.id,
         status=status,
         raw_status=raw.status,
-        outputs=(Output(url=url, content_type="video/mp4", duration=raw.output_duration),)
+        outputs=(Output(url=url, mime_type="video/mp4", duration_s=raw.output_duration),)
         if succeeded and url
         else (),
         failure=failure,
         progress=100.0 if succeeded else raw.progress_percent,
+        cost=cost,
+        cost_note=note,
         created_at=raw.created_at,
+        segment_output=Output(url=segment, mime_type="video/mp4")
+        if succeeded and segment
+        else None,
         raw=payload if isinstance(payload, Mapping) else {},
     )
+
+
+def _cost(
+    raw: _Generation, status: JobStatus, handle: JobHandle | None
+) -> tuple[Cost | None, str | None]:
+    """The generation's own cost where it gives one, else the submit's estimate; a
+    canceled job costs nothing (documented), a failed one is not known."""
+    if raw.cost is not None:
+        return Cost(amount=raw.cost, unit=CostUnit.USD, estimated=not status.is_terminal), None
+    if status is JobStatus.CANCELED:
+        return Cost(amount=Decimal(0), unit=CostUnit.USD), CANCELED_COST_NOTE
+    if status is JobStatus.FAILED:
+        return None, FAILED_COST_NOTE
+    estimate = handle.extra.get("estimate") if handle is not None else None
+    if estimate:
+        return Cost(amount=Decimal(estimate), unit=CostUnit.USD, estimated=True), None
+    return None, NO_COST_NOTE
 
 
 def _failure(raw: _Generation, status: JobStatus) -> Failure | None:
@@ -148,23 +199,51 @@ def _failure(raw: _Generation, status: JobStatus) -> Failure | None:
         return Failure(kind=FailureKind.CANCELED, code=code, message=raw.error or "canceled")
     if status is not JobStatus.FAILED:
         return None
-    if kind == "REJECTED":  # a moderation or policy outcome: the same input fails again
+    if kind == "REJECTED":  # a moderation or policy outcome, whatever its code
         return Failure(kind=FailureKind.MODERATION, code=code, message=raw.error)
+    failure_kind, retryable = failure_kind_of(code)
     if kind == "TIMED_OUT":
-        return Failure(
-            kind=FailureKind.TIMEOUT,
-            code=code or "generation_timeout",
-            message=raw.error,
-            retryable=True,
-        )
-    return Failure(
-        kind=FailureKind.ERROR, code=code, message=raw.error, retryable=code in _RETRYABLE_CODES
+        failure_kind, retryable, code = FailureKind.TIMEOUT, True, code or "generation_timeout"
+    return Failure(kind=failure_kind, code=code, message=raw.error, retryable=retryable)
+
+
+def failure_kind_of(code: str | None) -> tuple[FailureKind, bool]:
+    """``(kind, retryable)`` of a FAILED generation's error code, by :data:`FAILURE_CODES`
+    (case-insensitive; an unknown or missing code is a non-retryable error)."""
+    if not code:
+        return FailureKind.ERROR, False
+    return FAILURE_CODES.get(code.strip().lower(), (FailureKind.ERROR, False))
+
+
+def parse_generation(
+    response: HttpResponse, *, job_id: str | None = None, handle: JobHandle | None = None
+) -> GenerationResult:
+    """The Generation object of a create, status or cancel response."""
+    return result_from(
+        response.json(), job_id=job_id, request_id=response.request_id, handle=handle
     )
 
 
-def parse_generation(response: HttpResponse, *, job_id: str | None = None) -> GenerationResult:
-    """The Generation object of a create, status or cancel response."""
-    return result_from(response.json(), job_id=job_id, request_id=response.request_id)
+def parse_file_url(response: HttpResponse, *, job_id: str | None = None) -> str:
+    """A finished file's URL from a download answer: plain text holding the URL (the
+    download route), or a Generation object (its output URL).
+
+    Raises:
+        ProviderResponseError: The answer names no http(s) URL.
+    """
+    text = response.text.strip()
+    url = usable_url(text.strip('"'))
+    if url is None and text.startswith("{"):
+        result = parse_generation(response, job_id=job_id)
+        url = result.outputs[0].url if result.outputs else None
+    if url is None:
+        raise ProviderResponseError(
+            "the download answer names no file URL",
+            provider=NAME,
+            job_id=job_id,
+            request_id=response.request_id,
+        )
+    return url
 
 
 def parse_generation_list(response: HttpResponse) -> tuple[GenerationResult, ...]:

@@ -23,6 +23,7 @@ from prism_async.providers import (
     Output,
     ProviderResponseError,
     StatusTable,
+    SubmitReceipt,
     api_error,
     make_converter,
     no_output_failure,
@@ -77,6 +78,9 @@ class _Data:
     is_nsfw: bool | None = wire("isNSFWError", default=None)
     friendly_error: str | None = wire("userFriendlyError", default=None)
     details: str | None = None
+    progress: float | None = None
+    created_at: datetime | None = wire("createdAt", default=None)
+    completed_at: datetime | None = wire("completedAt", default=None)
 
 
 @attrs.frozen
@@ -103,6 +107,7 @@ class _Submitted:
     status: str | None = None
     cost: Decimal | None = None
     payment_source: str | None = wire("paymentSource", default=None)
+    remaining_balance: Decimal | None = wire("remainingBalance", default=None)
 
 
 @attrs.frozen(kw_only=True)
@@ -114,11 +119,40 @@ class VideoModel:
     description: str | None = None
     input_modalities: tuple[str, ...] = ()
     capabilities: Mapping[str, Any] = attrs.field(factory=dict)
+    #: The catalog's ``pricing`` object as given (``currency`` and the scheme's figures).
+    pricing: Mapping[str, Any] = attrs.field(factory=dict)
+
+    @property
+    def price(self) -> Cost | None:
+        """The price of one video where the catalog gives a flat one (``per_video``), in
+        its ``currency``; None for other schemes (per second, by resolution...)."""
+        amount = self.pricing.get("per_video")
+        currency = str(self.pricing.get("currency") or "USD").upper()
+        if isinstance(amount, bool) or not isinstance(amount, (int, float, str)):
+            return None
+        try:
+            return Cost(amount=Decimal(str(amount)), unit=CostUnit(currency), estimated=True)
+        except (ArithmeticError, ValueError):
+            return None
+
+    @property
+    def price_text(self) -> str | None:
+        """The pricing in a few words (``0.35 USD per video``), where it is given."""
+        price = self.price
+        if price is not None:
+            return f"{price.amount} {price.unit.value} per video"
+        figures = {k: v for k, v in self.pricing.items() if k != "currency"}
+        if not figures:
+            return None
+        text = ", ".join(f"{k}={v}" for k, v in sorted(figures.items()))
+        return f"{text} {self.pricing.get('currency') or ''}".strip()
 
 
-def parse_submit(response: HttpResponse) -> tuple[JobHandle, ...]:
-    """The job handle of an accepted submit. The handle keeps the model (for the legacy
-    status route) and the payment unit (status responses give the cost without one)."""
+def parse_submit(response: HttpResponse) -> SubmitReceipt:
+    """The receipt of an accepted submit: its job handle, the pre-charge (``cost``,
+    estimated: refunded if the job fails) and the remaining balance. The handle keeps the
+    model (for the legacy status route), the payment unit (status responses give the cost
+    without one) and the pre-charge."""
     data = structure(
         converter, response.json(), _Submitted, provider=NAME, request_id=response.request_id
     )
@@ -127,7 +161,16 @@ def parse_submit(response: HttpResponse) -> tuple[JobHandle, ...]:
         extra["unit"] = data.payment_source
     if data.cost is not None:
         extra["precharge"] = str(data.cost)
-    return (JobHandle(provider=NAME, id=data.run_id, extra=extra),)
+    unit = CostUnit(extra.get("unit", "USD"))
+    cost = Cost(amount=data.cost, unit=unit, estimated=True) if data.cost is not None else None
+    balance = data.remaining_balance
+    return SubmitReceipt(
+        (JobHandle(provider=NAME, id=data.run_id, extra=extra),),
+        provider=NAME,
+        cost=cost,
+        cost_note=None if cost is not None else "the submit answer gave no cost",
+        balance=Cost(amount=balance, unit=unit) if balance is not None else None,
+    )
 
 
 def _message(error: Any) -> tuple[str | None, str | None]:
@@ -171,27 +214,51 @@ def parse_status(handle: JobHandle, response: HttpResponse) -> GenerationResult:
     elif status is JobStatus.CANCELED:
         failure = Failure(kind=FailureKind.CANCELED, message="canceled")
     succeeded = status is JobStatus.SUCCEEDED
-    final = (data.cost if data else None) or raw.cost
-    precharge = handle.extra.get("precharge")
-    # The flat shape has no cost: the submit's pre-charge stands in, marked as an estimate.
-    cost_amount = final if final is not None else (Decimal(precharge) if precharge else None)
-    unit = CostUnit(handle.extra.get("unit", "USD"))
+    cost, note = _cost(handle, status, (data.cost if data else None) or raw.cost)
+    progress = raw.progress if data is None or data.progress is None else data.progress
+    if status is JobStatus.QUEUED and progress is None:
+        progress = 0.0  # waiting in the queue: nothing done yet
     return GenerationResult(
         provider=NAME,
         id=handle.id,
         status=status,
         raw_status=raw_status,
-        outputs=(Output(url=url, content_type="video/mp4"),) if succeeded and url else (),
+        outputs=(Output(url=url, mime_type="video/mp4"),) if succeeded and url else (),
         failure=failure,
-        progress=100.0 if succeeded else raw.progress,
+        progress=100.0 if succeeded else progress,
         eta_seconds=raw.eta,
-        cost=Cost(amount=cost_amount, unit=unit, estimated=final is None)
-        if cost_amount is not None
-        else None,
-        created_at=raw.created_at,
-        completed_at=raw.completed_at,
+        cost=cost,
+        cost_note=note,
+        created_at=raw.created_at or (data.created_at if data else None),
+        completed_at=raw.completed_at or (data.completed_at if data else None),
         raw=payload if isinstance(payload, Mapping) else {},
     )
+
+
+#: Documented: "automatic refunds are issued when the job fails".
+REFUNDED_NOTE = "failed: the pre-charge is refunded"
+CANCELED_NOTE = "canceled: the docs do not say whether the pre-charge is refunded"
+NO_COST_NOTE = (
+    "the status answer gives no cost and the handle holds no pre-charge "
+    "(a handle from elsewhere than this client's submit)"
+)
+
+
+def _cost(
+    handle: JobHandle, status: JobStatus, final: Decimal | None
+) -> tuple[Cost | None, str | None]:
+    """The final cost where the status gives it; 0 for a failed job (refunded); else the
+    submit's pre-charge, marked estimated."""
+    unit = CostUnit(handle.extra.get("unit", "USD"))
+    if final is not None:
+        return Cost(amount=final, unit=unit, estimated=not status.is_terminal), None
+    if status is JobStatus.FAILED:
+        return Cost(amount=Decimal(0), unit=unit), REFUNDED_NOTE
+    precharge = handle.extra.get("precharge")
+    note = CANCELED_NOTE if status is JobStatus.CANCELED else None
+    if precharge:
+        return Cost(amount=Decimal(precharge), unit=unit, estimated=True), note
+    return None, note or NO_COST_NOTE
 
 
 def _failure(data: _Data | None, raw: _Status) -> Failure:
@@ -251,6 +318,7 @@ def parse_models(response: HttpResponse) -> tuple[VideoModel, ...]:
                 description=entry.get("description"),
                 input_modalities=tuple(architecture.get("input_modalities") or ()),
                 capabilities=dict(capabilities),
+                pricing=dict(entry.get("pricing") or {}),
             )
         )
     return tuple(models)

@@ -26,6 +26,7 @@ from prism_async.providers import (
     Output,
     ProviderResponseError,
     StatusTable,
+    SubmitReceipt,
     api_error,
     make_converter,
     no_output_failure,
@@ -88,6 +89,7 @@ class _Generation:
     created_at: datetime | None = None
     completed_at: datetime | None = None
     error: Any = None
+    credits_charged: Decimal | None = None
 
 
 @attrs.frozen
@@ -95,6 +97,8 @@ class _Started:
     id: str | None = None
     generation_id: str | None = None
     status: str | None = None
+    asset_id: str | None = None
+    request_id: str | None = None
 
 
 @attrs.frozen
@@ -119,6 +123,7 @@ class _Submitted:
     credits_charged: Decimal | None = None
     latency_estimate_sec: _Latency | None = None
     metadata: _Metadata | None = None
+    template_id: str | None = None
 
 
 @attrs.frozen
@@ -140,24 +145,27 @@ def _object(response: HttpResponse, job_id: str | None = None) -> dict[str, Any]
     return payload
 
 
-def parse_submit(response: HttpResponse) -> tuple[JobHandle, ...]:
-    """One handle per started generation, from a create or a template generate.
+def parse_submit(response: HttpResponse) -> SubmitReceipt:
+    """One handle per started generation, from a create or a template generate, and what
+    the answer says about them: the credits charged, the asset and upstream request ids,
+    the latency estimate and the template.
 
-    The Create Generation response is UNCERTAIN in the docs, so every shape seen is read:
-    the newest capture's ``{data: {generations: [{id, status}], metadata: {credits_charged}}}``,
-    the template-generate analogue ``{generations: [{generation_id, status}],
-    credits_charged, latency_estimate_sec}``, and a single generation object ``{id, status}``
-    (with or without the ``data`` wrapper). Each handle keeps its share of the credits and
-    the typical latency, for its result's cost and its poll cadence.
+    The Create Generation response was UNCERTAIN in the older docs, so every shape seen is
+    read: the newest capture's ``{data: {generations: [{id, asset_id, request_id,
+    status}], metadata: {credits_charged}}}``, the template-generate one
+    ``{generations: [{generation_id, status}], template_id, credits_charged,
+    latency_estimate_sec}``, and a single generation object ``{id, status}`` (with or
+    without the ``data`` wrapper). Each handle keeps its share of the credits and the
+    typical latency, for its result's cost and its poll cadence.
     """
     payload = _object(response)
     inner = payload.get("data")
     merged = {**payload, **inner} if isinstance(inner, dict) else payload
     data = structure(converter, merged, _Submitted, provider=NAME, request_id=response.request_id)
-    if data.generations is not None:
-        ids = [g.id or g.generation_id for g in data.generations]
-    else:
-        ids = [data.id or data.generation_id]
+    started = data.generations
+    if started is None:
+        started = (_Started(id=data.id, generation_id=data.generation_id, status=data.status),)
+    ids = [g.id or g.generation_id for g in started]
     if not ids or not all(ids):
         raise ProviderResponseError(
             "create response names no generation id",
@@ -172,9 +180,28 @@ def parse_submit(response: HttpResponse) -> tuple[JobHandle, ...]:
     if credits is not None:
         extra["credits"] = str(credits / len(ids))
     latency = data.latency_estimate_sec
-    if latency is not None and latency.typical is not None and latency.typical > 0:
-        extra["typical"] = f"{latency.typical:g}"
-    return tuple(JobHandle(provider=NAME, id=str(gen_id), extra=extra) for gen_id in ids)
+    typical = latency.typical if latency is not None else None
+    if typical is not None and typical > 0:
+        extra["typical"] = f"{typical:g}"
+    return SubmitReceipt(
+        (JobHandle(provider=NAME, id=str(gen_id), extra=extra) for gen_id in ids),
+        provider=NAME,
+        cost=Cost(amount=credits, unit=CostUnit.CREDITS) if credits is not None else None,
+        cost_note=None if credits is not None else "the create answer gave no credits_charged",
+        asset_ids={str(g.id or g.generation_id): g.asset_id for g in started if g.asset_id},
+        request_ids={str(g.id or g.generation_id): g.request_id for g in started if g.request_id},
+        latency_typical_s=typical,
+        latency_busy_s=latency.busy if latency is not None else None,
+        template_id=data.template_id,
+    )
+
+
+#: Why a result has no cost: Get Generation documents no credits, and the handle holds
+#: none (a bare id, not the handle the submit returned).
+NO_COST_NOTE = (
+    "unknown: Get Generation reports no credits and the handle holds none (look it up "
+    "with the handle submit returned, which keeps credits_charged)"
+)
 
 
 def parse_status(handle: JobHandle, response: HttpResponse) -> GenerationResult:
@@ -205,8 +232,10 @@ def parse_status(handle: JobHandle, response: HttpResponse) -> GenerationResult:
     outputs: tuple[Output, ...] = ()
     if succeeded and url:
         expires = _expires_at(url, response)
-        outputs = (Output(url=url, content_type="video/mp4", expires_at=expires),)
-    credits = handle.extra.get("credits")
+        outputs = (Output(url=url, mime_type="video/mp4", expires_at=expires),)
+    credits = raw.credits_charged
+    if credits is None and handle.extra.get("credits"):
+        credits = Decimal(handle.extra["credits"])
     return GenerationResult(
         provider=NAME,
         id=raw.id or handle.id,
@@ -215,9 +244,11 @@ def parse_status(handle: JobHandle, response: HttpResponse) -> GenerationResult:
         outputs=outputs,
         failure=failure,
         progress=100.0 if succeeded else None,
-        cost=Cost(amount=Decimal(credits), unit=CostUnit.CREDITS) if credits else None,
+        cost=Cost(amount=credits, unit=CostUnit.CREDITS) if credits is not None else None,
+        cost_note=None if credits is not None else NO_COST_NOTE,
         created_at=raw.created_at,
         completed_at=raw.completed_at,
+        share_url=usable_url(raw.share_url) if succeeded else None,
         raw=payload,
     )
 
