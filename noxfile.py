@@ -30,6 +30,7 @@ TEST_DEPS = [
     "pytest-timeout>=2.3",
     "uvicorn>=0.30",
     "starlette>=0.37",
+    "opentelemetry-sdk>=1.20",  # tests/unit/test_telemetry.py: the in-memory span exporter
 ]
 
 
