@@ -451,7 +451,11 @@ class AiohttpTransport:
         if proxy is not None:
             options["proxy"] = proxy.url
             if proxy.authorization is not None:
-                options["proxy_headers"] = {"Proxy-Authorization": proxy.authorization.reveal()}
+                credential = {"Proxy-Authorization": proxy.authorization.reveal()}
+                if url.startswith("https:"):  # sent with the CONNECT that opens the tunnel
+                    options["proxy_headers"] = credential
+                else:  # aiohttp sends a plain request's proxy_headers nowhere: a header
+                    options.setdefault("headers", {}).update(credential)
 
     def _timeout(self, request: HttpRequest) -> aiohttp.ClientTimeout | None:
         override = _HTTP_TIMEOUT.get()
@@ -471,6 +475,7 @@ class AiohttpTransport:
             "params": list(request.params) or None,
             "headers": headers,
             "allow_redirects": False,
+            "raise_for_status": False,  # a user session may say otherwise: answers are data
             "trace_request_ctx": attempt,
         }
         timeout = self._timeout(request)
