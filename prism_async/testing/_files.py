@@ -38,6 +38,8 @@ class FileServing:
         chunk_size: Bytes written at a time (and between two waits of a slow link).
         announce_length: Send ``Content-Length``; False streams the body chunked, its
             size unknown until it ends.
+        drop_pause: Real seconds between the last bytes of a dropped answer and the drop
+            (the client reads what came, as on a real link, before the connection dies).
         range_headers: Every ``Range`` header received, in order.
         bytes_sent: Body bytes written, over every answer.
     """
@@ -47,6 +49,7 @@ class FileServing:
     bytes_per_second: float | None = None
     chunk_size: int = 8 * 1024
     announce_length: bool = True
+    drop_pause: float = 0.05
     range_headers: list[str] = attrs.field(factory=list)
     bytes_sent: int = 0
     _drops: list[int] = attrs.field(factory=list, init=False)
@@ -93,6 +96,7 @@ class FileServing:
                 if piece:
                     await response.write(piece)
                     self.bytes_sent += len(piece)
+                await asyncio.sleep(self.drop_pause)
                 transport = request.transport
                 if transport is not None:
                     transport.close()  # flushes what was written, then closes

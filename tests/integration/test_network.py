@@ -214,7 +214,8 @@ async def test_a_user_sessions_environment_proxy_carries_the_create_too(
     emulator, server = nano
     monkeypatch.setenv("HTTP_PROXY", proxy.url)
     async with aiohttp.ClientSession(trust_env=True) as session:
-        async with Client(provider(server, emulator), session=session, config=QUICK) as client:
+        client = Client(provider(server, emulator), session=session, config=QUICK)
+        async with client:
             await client.generate(REQUEST)
     assert proxy.through("/api/generate-video") == emulator.creates == 1
     assert len(proxy.seen) == emulator.counts.total
@@ -255,9 +256,9 @@ async def test_a_user_connector_carries_the_exchanges_and_stays_open(
         async with client:
             await generate_and_download(client, tmp_path)
         assert not connector.closed
-        async with aiohttp.ClientSession(connector=connector, connector_owner=False) as again:
-            async with again.get(f"{server.base_url('nanogpt')}/v1/models") as answer:
-                assert answer.status == 401  # an answer (no key given): the pool works
+        again = aiohttp.ClientSession(connector=connector, connector_owner=False)
+        async with again, again.get(f"{server.base_url('nanogpt')}/v1/models") as answer:
+            assert answer.status == 401  # an answer (no key given): the pool works
     finally:
         await connector.close()
     assert emulator.creates == 1
