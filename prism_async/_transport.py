@@ -400,12 +400,14 @@ class AiohttpTransport:
     def _log_retry(self, request: HttpRequest, attempt: int, reason: str, wait: float) -> None:
         provider = self.provider_of(request.url) or _host(request.url)
         path = _strip_query(request.url)
+        job_id = _job_id(request)
         log.info(
-            "%s: %s %s %s: try %d failed (%s); again in %.2f s",
+            "%s: %s %s %s%s: try %d failed (%s); again in %.2f s",
             provider,
             request.kind,
             request.method,
             path,
+            f" (job {job_id})" if job_id else "",
             attempt,
             reason,
             wait,
@@ -414,6 +416,7 @@ class AiohttpTransport:
                 "prism_async_kind": request.kind,
                 "prism_async_attempt": attempt,
                 "prism_async_path": path,
+                "prism_async_job_id": job_id,
             },
         )
 
@@ -430,6 +433,9 @@ class AiohttpTransport:
         provider = self.provider_of(request.url)
         if provider is not None:
             attributes["prism_async.provider"] = provider
+        job_id = _job_id(request)
+        if job_id is not None:
+            attributes["prism_async.job_id"] = job_id
         with spans.start_as_current_span(
             f"{request.method} {request.kind}", attributes=attributes
         ) as span:
@@ -766,6 +772,12 @@ def _redirect(request: HttpRequest, status: int, location: str | None) -> Redire
         status_code=status,
         location=location,
     )
+
+
+def _job_id(request: HttpRequest) -> str | None:
+    """The job a request is about, where a query parameter names it (``requestId``,
+    ``runId``...); where the path holds it, the path logged shows it."""
+    return next((v for k, v in request.params if k.lower().endswith("id")), None)
 
 
 def _text(value: str | Secret | None) -> str | None:

@@ -103,7 +103,7 @@ async def test_each_retry_is_a_log_record_with_provider_kind_and_try(
     emulator.faults.inject("status", Fault(kind=FaultKind.STATUS, status=503), times=2)
     with caplog.at_level(logging.INFO, logger="prism_async.transport"):
         async with client_of(server, emulator) as client:
-            await client.generate(REQUEST)
+            job = await client.generate(REQUEST)
 
     retries = [r for r in caplog.records if r.name == "prism_async.transport"]
     assert [getattr(r, "prism_async_attempt", None) for r in retries] == [1, 2]
@@ -111,6 +111,8 @@ async def test_each_retry_is_a_log_record_with_provider_kind_and_try(
         assert record.levelno == logging.INFO
         assert getattr(record, "prism_async_provider", None) == "nanogpt"
         assert getattr(record, "prism_async_kind", None) == "status"
+        assert getattr(record, "prism_async_job_id", None) == job.id
+        assert job.id in record.getMessage()
         assert "HTTP 503" in record.getMessage()
         assert emulator.api_key not in record.getMessage()
 
