@@ -31,6 +31,7 @@ TEST_DEPS = [
     "uvicorn>=0.30",
     "starlette>=0.37",
     "hatchling>=1.27",  # tests/test_packaging.py builds the sdist and the wheel
+    "opentelemetry-sdk>=1.20",  # tests/unit/test_telemetry.py: the in-memory span exporter
 ]
 
 

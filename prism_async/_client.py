@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import ssl as _ssl
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -35,9 +36,13 @@ from prism_async._results import (
     SubmitReceipt,
 )
 from prism_async._secrets import Secret
+from prism_async._telemetry import job_span
 from prism_async._transport import AiohttpTransport, Transport, TransportConfig
+from prism_async._transport import http_timeout as _http_timeout  # get() has a parameter so named
 
 if TYPE_CHECKING:
+    import aiohttp
+
     from prism_async.webhooks import Delivery, WebhookReceiver
 
 __all__ = ["CANCEL_GRACE", "Client"]
@@ -61,6 +66,16 @@ class Client:
         *providers: Provider adapters; names must be unique.
         transport: Moves the bytes; by default one aiohttp session owned by the client.
         transport_config: Timeouts, pool and retries of the default transport.
+        proxy: A proxy URL for every exchange (``http://user:pass@proxy:3128``; the
+            credentials never appear in a repr, log or error). Without one, the
+            environment's ``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY`` are followed (read
+            when the client opens), unless ``trust_env`` is False.
+        trust_env: Follow the environment's proxy variables (default True).
+        session: Your own ``aiohttp.ClientSession``: its settings (headers, cookies,
+            timeout, proxy, ``trust_env``) apply, and the client never closes it.
+        connector: Your own ``aiohttp.BaseConnector`` (pool, DNS, local address); the
+            client never closes it. Not with ``session``.
+        ssl: An :class:`ssl.SSLContext` (a corporate CA) for every HTTPS exchange.
         clock: Time for polling, deadlines and budgets (inject a virtual one in tests).
         config: Scheduling settings.
         webhook_base_url: The public URL where :attr:`webhooks` is mounted. With one,
@@ -83,6 +98,11 @@ class Client:
         *providers: VideoProvider,
         transport: Transport | None = None,
         transport_config: TransportConfig | None = None,
+        proxy: str | None = None,
+        trust_env: bool = True,
+        session: aiohttp.ClientSession | None = None,
+        connector: aiohttp.BaseConnector | None = None,
+        ssl: _ssl.SSLContext | bool | None = None,
         clock: Clock | None = None,
         config: EngineConfig | None = None,
         webhook_base_url: str | None = None,
@@ -99,8 +119,25 @@ class Client:
             self.providers = {**self.providers, provider.name: provider}
         self._owned = transport is None
         clock = clock or SystemClock()
-        # One clock for every wait: polling, budgets, deadlines and the transport's backoff.
-        self.transport: Transport = transport or AiohttpTransport(transport_config, clock=clock)
+        if transport is None:
+            # One clock for every wait: polling, budgets, deadlines and the backoff.
+            transport = AiohttpTransport(
+                transport_config,
+                clock=clock,
+                proxy=proxy,
+                trust_env=trust_env,
+                session=session,
+                connector=connector,
+                ssl=ssl,
+                providers=_base_urls(providers),
+            )
+        elif any(v is not None for v in (transport_config, proxy, session, connector, ssl)):
+            raise RequestValidationError(
+                "transport",
+                "a transport of your own takes no transport_config, proxy, session, "
+                "connector or ssl: configure it instead",
+            )
+        self.transport: Transport = transport
         self.engine = Engine(self.transport, clock=clock, config=config)
         if on_event is not None:
             self.engine.events.listen(on_event)
@@ -240,10 +277,16 @@ class Client:
         for call in self.webhooks.claim(provider.name, handles):  # came before the answer
             self.engine.webhook(provider.name, call)
 
-    async def get(self, job: Job) -> GenerationResult:
-        """The job's current state."""
+    async def get(self, job: Job, *, http_timeout: float | None = None) -> GenerationResult:
+        """The job's current state.
+
+        Args:
+            http_timeout: Seconds each try of the status exchange may take on the wall
+                clock (instead of ``TransportConfig.total_timeout``).
+        """
         handle = self._handle(job)
-        return await self.engine.fetch(self.provider(handle.provider), handle)
+        with _http_timeout(http_timeout):
+            return await self.engine.fetch(self.provider(handle.provider), handle)
 
     async def wait(
         self,
@@ -281,9 +324,10 @@ class Client:
             raise CancelNotSupported(provider=provider.name, job_id=handle.id)
         stop = self.engine.events.listen(on_event, (handle,)) if on_event is not None else None
         try:
-            return await self._wait(
-                provider, handle, timeout, raise_on_failure, cancel_on_timeout=cancel_on_timeout
-            )
+            with job_span("wait", handle.provider, handle.id):
+                return await self._wait(
+                    provider, handle, timeout, raise_on_failure, cancel_on_timeout=cancel_on_timeout
+                )
         finally:
             if stop is not None:
                 stop()
@@ -403,6 +447,12 @@ class Client:
     @staticmethod
     def _handle(job: Job) -> JobHandle:
         return job if isinstance(job, JobHandle) else JobHandle.parse(job)
+
+
+def _base_urls(providers: Iterable[VideoProvider]) -> dict[str, str]:
+    """Each provider's base URL -> its name (for the transport's logs and spans)."""
+    urls = ((getattr(p, "base_url", None), p.name) for p in providers)
+    return {url: name for url, name in urls if isinstance(url, str) and url}
 
 
 def _receiver(

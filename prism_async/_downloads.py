@@ -7,6 +7,14 @@ file already in place is not downloaded again. Nothing half-written or unchecked
 carries the final name, so "present" always means "complete": the :class:`Downloader`
 alone owns that protocol (the transport only streams bytes into the file it is given).
 
+A dropped connection does not cost the bytes already received: the next try asks for the
+rest (``Range``) and keeps the partial file only when the server answers with that rest
+(206 and a matching ``Content-Range``); a server that sends the whole file again (200) gets
+it written from the start. ``max_bytes`` refuses a larger file, announced or counted
+(:class:`~prism_async._transport.DownloadTooLarge`, never retried). A download has no
+total time limit (the API's ``total_timeout`` does not apply), only the transport's
+connect and read timeouts, and ``timeout`` here if one is given.
+
 The downloader is built from what it uses (a transport, a refresh function, a clock), not
 from a client, so the client can use it without the two importing each other.
 """
@@ -82,7 +90,9 @@ class Downloader:
         attempts: Tries of one file, the first included.
         backoff: Seconds before the first retry, doubling each time.
         timeout: Seconds one output may take, every attempt included (None: bounded only
-            by the transport's timeouts). A stalled download ends then, not minutes later.
+            by the transport's connect and read timeouts). A stalled download ends then.
+        max_bytes: The largest file downloaded (None: the transport's
+            ``max_download_bytes``); a larger one raises ``DownloadTooLarge``.
     """
 
     def __init__(
@@ -96,17 +106,22 @@ class Downloader:
         attempts: int = 4,
         backoff: float = 0.5,
         timeout: float | None = None,
+        max_bytes: int | None = None,
     ) -> None:
         self.transport = transport
         self.refresh = refresh
         self.clock = clock
         self.timeout = timeout
+        if max_bytes is not None and max_bytes <= 0:
+            raise RequestValidationError("max_bytes", f"must be a number of bytes > 0: {max_bytes}")
+        self.max_bytes = max_bytes
         self.directory = Path(directory)
         self._backoff = Backoff(attempts=max(1, attempts), initial=backoff, jitter=0.0)
         self._limiter = anyio.CapacityLimiter(max(1, concurrency))
         self._made = False
-        #: Files written, files found already in place, retries, fresh URLs fetched.
-        self.downloaded = self.skipped = self.retries = self.refreshed = 0
+        #: Files written, files found already in place, retries, fresh URLs fetched, and
+        #: retries that went on from the bytes already received.
+        self.downloaded = self.skipped = self.retries = self.refreshed = self.resumed = 0
 
     def path_for(self, result: GenerationResult, index: int) -> Path:
         """The file output ``index`` of ``result`` goes to."""
@@ -156,20 +171,28 @@ class Downloader:
 
     async def _download(self, result: GenerationResult, index: int, path: Path) -> int:
         output = result.outputs[index]
-        tries, stale = 0, False
-        while True:
-            if stale or _expiring(output, self.clock.now()):
-                output = await self._fresh_output(result, index)
-            tries += 1
-            try:
-                return await self._attempt(output, path)
-            except PrismAsyncError as exc:
-                wait = self._backoff.wait(tries) if download_retryable(exc) else None
-                if wait is None:
-                    raise
-                stale = url_expired(exc)
-            self.retries += 1
-            await self.clock.sleep(wait)
+        temporary = path.with_name(f".{path.name}.tmp")
+        tries, stale, offset = 0, False, 0
+        try:
+            while True:
+                if stale or _expiring(output, self.clock.now()):
+                    output = await self._fresh_output(result, index)
+                tries += 1
+                try:
+                    return await self._attempt(output, path, temporary, offset)
+                except PrismAsyncError as exc:
+                    wait = self._backoff.wait(tries) if download_retryable(exc) else None
+                    if wait is None:
+                        raise
+                    stale = url_expired(exc)
+                # Go on from the bytes received (the transport checks the server does).
+                offset = await anyio.to_thread.run_sync(_present_size, temporary)
+                self.retries += 1
+                self.resumed += offset > 0
+                await self.clock.sleep(wait)
+        finally:
+            with anyio.CancelScope(shield=True):  # nothing half-written stays behind
+                await anyio.to_thread.run_sync(_remove, temporary)
 
     async def _fresh_output(self, result: GenerationResult, index: int) -> Output:
         self.refreshed += 1
@@ -182,21 +205,19 @@ class Downloader:
             )
         return fresh.outputs[index]
 
-    async def _attempt(self, output: Output, path: Path) -> int:
-        temporary = path.with_name(f".{path.name}.tmp")
-        try:
-            async with self._limiter:
-                size = await self.transport.download(output.url, temporary)
-            head = await anyio.to_thread.run_sync(_head, temporary)
-            if size <= 0 or not looks_like_media(head, output.content_type):
-                raise ProviderResponseError(
-                    f"downloaded {size} bytes that are not a {output.content_type or 'video'}"
-                )
-            await anyio.to_thread.run_sync(os.replace, temporary, path)
-            return size
-        finally:
-            with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(_remove, temporary)
+    async def _attempt(self, output: Output, path: Path, temporary: Path, offset: int) -> int:
+        async with self._limiter:
+            size = await self.transport.download(
+                output.url, temporary, offset=offset, max_bytes=self.max_bytes
+            )
+        head = await anyio.to_thread.run_sync(_head, temporary)
+        if size <= 0 or not looks_like_media(head, output.content_type):
+            await anyio.to_thread.run_sync(_remove, temporary)  # the next try starts afresh
+            raise ProviderResponseError(
+                f"downloaded {size} bytes that are not a {output.content_type or 'video'}"
+            )
+        await anyio.to_thread.run_sync(os.replace, temporary, path)
+        return size
 
 
 async def check_writable_dir(directory: Path, *, field: str) -> None:

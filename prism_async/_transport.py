@@ -19,6 +19,28 @@ was sent. After it, the API may have received the request. For a paid create
 answer is :class:`~prism_async._errors.SubmissionOutcomeUnknown`, whatever the last
 attempt's error was.
 
+Networks: the exchanges follow ``HTTP_PROXY``/``HTTPS_PROXY``/``NO_PROXY`` unless told not
+to (read once at open, see :mod:`prism_async._proxy`), or go through the one ``proxy`` given.
+The transport can run on the user's own ``aiohttp.ClientSession`` (never closed here) or
+``aiohttp.BaseConnector``, with an ``ssl`` context of theirs. A session's trace configs
+are fixed when it is made, so the "was it sent?" tracing of paid creates runs on a second
+session the transport makes on the *user's connector*, with the user session's settings
+(headers, cookies, timeout, proxy, trust_env) and its trace configs plus this library's:
+a create's bytes leave through the same pool and settings, and the engine still knows
+whether they left.
+
+Timeouts: an API exchange is bounded by ``TransportConfig.total_timeout`` (or the
+request's own, a long poll's), or, inside :func:`http_timeout`, by the seconds it gives.
+A download has no total bound, only ``connect_timeout`` and ``read_timeout`` (seconds
+without a byte): a large file on a slow link finishes. After a dropped connection,
+:meth:`AiohttpTransport.download` resumes with a ``Range`` request from ``offset``, keeping
+the bytes only when the answer is a 206 whose ``Content-Range`` continues the file (a 200
+restarts it); ``max_bytes`` refuses a larger body, announced or counted.
+
+Retries are logged on the ``prism_async.transport`` logger (INFO, with the provider, the
+request's kind and path, and the try's number; nothing is formatted when it is off), and
+with ``opentelemetry-api`` installed each exchange is a span (:mod:`prism_async._telemetry`).
+
 API requests never follow redirects: a 3xx is a :class:`~prism_async._errors.RedirectError`
 naming its target, so a credential never reaches another origin and a create body is
 never sent again elsewhere. Downloads follow redirects; they carry no credential.
@@ -27,9 +49,12 @@ never sent again elsewhere. Downloads follow redirects; they carry no credential
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import json
 import logging
-from collections.abc import Awaitable, Callable
+import ssl as _ssl
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Protocol
@@ -42,6 +67,7 @@ from prism_async._errors import (
     ConnectError,
     PrismAsyncError,
     RedirectError,
+    RequestValidationError,
     SubmissionOutcomeUnknown,
     TransportError,
     TransportTimeout,
@@ -49,11 +75,51 @@ from prism_async._errors import (
 )
 from prism_async._http import FileBody, FilePart, HttpRequest, HttpResponse, Multipart
 from prism_async._policy import Backoff, retry_after_answer, retry_after_failure
+from prism_async._proxy import Proxy, ProxyChoice
 from prism_async._secrets import Secret
+from prism_async._telemetry import tracer
 
-__all__ = ["AiohttpTransport", "BeforeSend", "Transport", "TransportConfig"]
+__all__ = [
+    "AiohttpTransport",
+    "BeforeSend",
+    "DownloadTooLarge",
+    "Transport",
+    "TransportConfig",
+    "http_timeout",
+]
 
-log = logging.getLogger("prism_async._transport")
+log = logging.getLogger("prism_async.transport")
+
+#: Seconds each API exchange may take inside :func:`http_timeout` (None: the defaults).
+_HTTP_TIMEOUT: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "prism_async_http_timeout", default=None
+)
+
+
+@contextlib.contextmanager
+def http_timeout(seconds: float | None) -> Iterator[None]:
+    """Bound each try of every API exchange made inside the block (in this task) by
+    ``seconds`` on the wall clock, instead of ``TransportConfig.total_timeout`` or a
+    request's own. Not a deadline on the engine's clock (that is ``wait(timeout=)``), and
+    not for downloads (they have no total bound). ``None`` restores the defaults."""
+    if seconds is not None and not seconds > 0:
+        raise RequestValidationError("http_timeout", f"must be a number of seconds > 0: {seconds}")
+    token = _HTTP_TIMEOUT.set(seconds)
+    try:
+        yield
+    finally:
+        _HTTP_TIMEOUT.reset(token)
+
+
+class DownloadTooLarge(PrismAsyncError):
+    """A download is larger than the ``max_bytes`` allowed (never retried)."""
+
+    def __init__(self, message: str, *, limit: int, size: int | None) -> None:
+        super().__init__(message)
+        self.limit = limit
+        #: The size announced (Content-Length/Content-Range), or None when it was counted.
+        self.size = size
+
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
@@ -77,9 +143,19 @@ class Transport(Protocol):
         """
         ...
 
-    async def download(self, url: str, destination: Path, *, chunk_size: int = 1 << 16) -> int:
-        """Stream ``url`` into the file ``destination``; the size. On an error the file may
-        hold part of it: the caller writes to a temporary name and checks before renaming."""
+    async def download(
+        self,
+        url: str,
+        destination: Path,
+        *,
+        chunk_size: int = 1 << 16,
+        offset: int = 0,
+        max_bytes: int | None = None,
+    ) -> int:
+        """Stream ``url`` into the file ``destination``; the file's size. On an error the
+        file may hold part of it: the caller writes to a temporary name and checks before
+        renaming. With ``offset``, the first ``offset`` bytes are in the file already: ask
+        for the rest, and start again from the beginning if the server sends it all."""
         ...
 
 
@@ -100,6 +176,9 @@ class TransportConfig:
         max_retry_after: The longest ``Retry-After`` honoured; a server asking for more is
             not retried here and its 429 reaches the caller with ``retry_after`` set.
         max_response_bytes: The largest API response read into memory.
+        max_download_bytes: The largest output file downloaded (None: no limit); a
+            larger one raises :class:`DownloadTooLarge`.
+        user_agent: The ``User-Agent`` of the transport's own sessions.
     """
 
     connect_timeout: float = 10.0
@@ -113,6 +192,7 @@ class TransportConfig:
     wait_jitter: float = 1.0
     max_retry_after: float = 60.0
     max_response_bytes: int = 16 * 1024 * 1024
+    max_download_bytes: int | None = None
     user_agent: str = "prism-async/0.1"
 
     @property
@@ -174,17 +254,51 @@ class AiohttpTransport:
     Args:
         config: Timeouts, pool and retry policy.
         clock: What backoff waits on (the engine's clock: a virtual one in tests).
+        session: The user's own session: used as it is (its headers, cookies, timeout,
+            proxy and ``trust_env``) and never closed here. Not with ``connector``.
+        connector: The user's own connector (pool, DNS, local address...): the
+            transport's sessions run on it, and never close it.
+        proxy: A proxy URL for every exchange (``http://user:pass@host:port``; the
+            credentials are never shown). Without one, the environment's
+            (``HTTP_PROXY``/``HTTPS_PROXY``/``NO_PROXY``) unless ``trust_env`` is False; with
+            a user ``session``, the session's own settings decide that.
+        trust_env: Follow the environment's proxy variables (default True).
+        ssl: An :class:`ssl.SSLContext` for HTTPS (a corporate CA), or False to skip
+            certificate checks (never on a network you do not control).
+        providers: Base URL -> provider name, to name the provider in logs and spans.
     """
 
     def __init__(
-        self, config: TransportConfig | None = None, *, clock: Clock | None = None
+        self,
+        config: TransportConfig | None = None,
+        *,
+        clock: Clock | None = None,
+        session: aiohttp.ClientSession | None = None,
+        connector: aiohttp.BaseConnector | None = None,
+        proxy: str | None = None,
+        trust_env: bool = True,
+        ssl: _ssl.SSLContext | bool | None = None,
+        providers: Mapping[str, str] | None = None,
     ) -> None:
+        if session is not None and connector is not None:
+            raise RequestValidationError(
+                "connector", "give a session or a connector, not both (a session has one)"
+            )
         self.config = config or TransportConfig()
         self.clock = clock or SystemClock()
         self._backoff = self.config.backoff
+        self._user_session = session
+        self._user_connector = connector
+        self._proxies = ProxyChoice(proxy, trust_env=trust_env and session is None)
+        self._ssl = ssl
+        self._labels = sorted((providers or {}).items(), key=lambda kv: -len(kv[0]))
         self._session: aiohttp.ClientSession | None = None
         self._traced: aiohttp.ClientSession | None = None
         self.requests_sent = 0
+
+    def __repr__(self) -> str:
+        owned = self._user_session is None
+        return f"AiohttpTransport(proxies={self._proxies!r}, own_session={owned})"
 
     async def __aenter__(self) -> AiohttpTransport:
         await self.open()
@@ -199,11 +313,15 @@ class AiohttpTransport:
         await self.aclose()
 
     async def open(self) -> None:
-        """Create the session (in the running loop, as aiohttp requires)."""
+        """Create the sessions (in the running loop, as aiohttp requires)."""
         if self._session is not None:
             return
+        self._proxies.load()
+        if self._user_session is not None:
+            self._session, self._traced = self._user_session, _traced_twin(self._user_session)
+            return
         cfg = self.config
-        connector = aiohttp.TCPConnector(
+        connector = self._user_connector or aiohttp.TCPConnector(
             limit=cfg.max_connections, limit_per_host=cfg.max_connections_per_host
         )
         options: dict[str, Any] = {
@@ -214,22 +332,28 @@ class AiohttpTransport:
             "headers": {"User-Agent": cfg.user_agent},
             "json_serialize": _compact_json,
             "raise_for_status": False,
+            # The environment's proxies are read once (ProxyChoice), not on every request.
+            "trust_env": False,
         }
         # Two sessions on one connection pool: tracing costs every request it watches,
         # so only the exchanges whose "was it sent?" decides money (paid creates, and any
         # with a before_send hook) go through the traced one.
-        self._session = aiohttp.ClientSession(**options)
+        self._session = aiohttp.ClientSession(
+            **options, connector_owner=self._user_connector is None
+        )
         self._traced = aiohttp.ClientSession(
             **options, connector_owner=False, trace_configs=[_tracing()]
         )
 
     async def aclose(self) -> None:
+        """Close the sessions made here (never the user's session or connector)."""
         if self._traced is not None:
             traced, self._traced = self._traced, None
             await traced.close()
         if self._session is not None:
             session, self._session = self._session, None
-            await session.close()
+            if session is not self._user_session:
+                await session.close()
 
     @property
     def connections_in_use(self) -> int:
@@ -239,6 +363,10 @@ class AiohttpTransport:
         if self._session is None or self._session.connector is None:
             return 0
         return len(getattr(self._session.connector, "_acquired", ()))
+
+    def provider_of(self, url: str) -> str | None:
+        """The provider whose base URL ``url`` starts with (for logs and spans)."""
+        return next((name for base, name in self._labels if url.startswith(base)), None)
 
     async def send(
         self, request: HttpRequest, *, before_send: BeforeSend | None = None
@@ -258,21 +386,91 @@ class AiohttpTransport:
                     if request.charges and any(a.ambiguous for a in attempts):
                         raise _unknown(request, error) from error
                     raise
+                reason = type(error).__name__
             else:
                 retry, retry_after = retry_after_answer(request, response)
                 wait = self._backoff.wait(len(attempts), retry_after) if retry else None
                 if wait is None:
                     return _settled(request, response, attempts)
-            log.info(
-                "%s %s: try %d failed; again in %.2f s",
-                request.method,
-                _strip_query(request.url),
-                len(attempts),
-                wait,
-            )
+                reason = f"HTTP {response.status}"
+            if log.isEnabledFor(logging.INFO):
+                self._log_retry(request, len(attempts), reason, wait)
             await self.clock.sleep(wait)
 
+    def _log_retry(self, request: HttpRequest, attempt: int, reason: str, wait: float) -> None:
+        provider = self.provider_of(request.url) or _host(request.url)
+        path = _strip_query(request.url)
+        job_id = _job_id(request)
+        log.info(
+            "%s: %s %s %s%s: try %d failed (%s); again in %.2f s",
+            provider,
+            request.kind,
+            request.method,
+            path,
+            f" (job {job_id})" if job_id else "",
+            attempt,
+            reason,
+            wait,
+            extra={
+                "prism_async_provider": provider,
+                "prism_async_kind": request.kind,
+                "prism_async_attempt": attempt,
+                "prism_async_path": path,
+                "prism_async_job_id": job_id,
+            },
+        )
+
     async def _exchange(self, request: HttpRequest, attempt: _Attempt) -> HttpResponse:
+        spans = tracer()
+        if spans is None:
+            return await self._exchange_once(request, attempt)
+        attributes: dict[str, Any] = {
+            "http.request.method": request.method,
+            "http.route": request.kind,
+            "server.address": _host(request.url),
+            "prism_async.kind": request.kind,
+        }
+        provider = self.provider_of(request.url)
+        if provider is not None:
+            attributes["prism_async.provider"] = provider
+        job_id = _job_id(request)
+        if job_id is not None:
+            attributes["prism_async.job_id"] = job_id
+        with spans.start_as_current_span(
+            f"{request.method} {request.kind}", attributes=attributes
+        ) as span:
+            response = await self._exchange_once(request, attempt)
+            span.set_attribute("http.response.status_code", response.status)
+            if response.request_id is not None:
+                span.set_attribute("prism_async.request_id", response.request_id)
+            if response.status >= 400:
+                from opentelemetry.trace import Status, StatusCode
+
+                span.set_status(Status(StatusCode.ERROR, f"HTTP {response.status}"))
+            return response
+
+    def _network_options(self, url: str, options: dict[str, Any]) -> None:
+        """The proxy and TLS settings of an exchange with ``url``, into ``options``."""
+        if self._ssl is not None:
+            options["ssl"] = self._ssl
+        proxy: Proxy | None = self._proxies.for_url(url)
+        if proxy is not None:
+            options["proxy"] = proxy.url
+            if proxy.authorization is not None:
+                credential = {"Proxy-Authorization": proxy.authorization.reveal()}
+                if url.startswith("https:"):  # sent with the CONNECT that opens the tunnel
+                    options["proxy_headers"] = credential
+                else:  # aiohttp sends a plain request's proxy_headers nowhere: a header
+                    options.setdefault("headers", {}).update(credential)
+
+    def _timeout(self, request: HttpRequest) -> aiohttp.ClientTimeout | None:
+        override = _HTTP_TIMEOUT.get()
+        total = override if override is not None else request.timeout
+        if total is None:
+            return None  # the session's
+        return aiohttp.ClientTimeout(total=total, connect=self.config.connect_timeout)
+
+    async def _exchange_once(self, request: HttpRequest, attempt: _Attempt) -> HttpResponse:
         session = self._require_session()
         traced = request.charges or attempt.before_send is not None
         if traced:
@@ -283,12 +481,14 @@ class AiohttpTransport:
             "params": list(request.params) or None,
             "headers": headers,
             "allow_redirects": False,
+            "raise_for_status": False,  # a user session may say otherwise: answers are data
             "trace_request_ctx": attempt,
         }
-        if request.timeout is not None:
-            options["timeout"] = aiohttp.ClientTimeout(
-                total=request.timeout, connect=self.config.connect_timeout
-            )
+        timeout = self._timeout(request)
+        if timeout is not None:
+            options["timeout"] = timeout
+        if self._ssl is not None or self._proxies.active:
+            self._network_options(request.url, options)
         if isinstance(request.body, FileBody):
             headers.setdefault("Content-Type", request.body.content_type)
         if log.isEnabledFor(logging.DEBUG):
@@ -362,33 +562,160 @@ class AiohttpTransport:
                 form.add_field(name, value)
         return form
 
-    async def download(self, url: str, destination: Path, *, chunk_size: int = 1 << 16) -> int:
-        """Stream a file into ``destination`` (follows redirects; no credential is sent)."""
+    async def download(
+        self,
+        url: str,
+        destination: Path,
+        *,
+        chunk_size: int = 1 << 16,
+        offset: int = 0,
+        max_bytes: int | None = None,
+    ) -> int:
+        """Stream a file into ``destination``; the file's size (follows redirects; no
+        credential is sent). Bounded by the connect and read timeouts only, never by the
+        API's total timeout. With ``offset`` > 0 it asks for ``bytes=offset-`` and appends
+        after the first ``offset`` bytes when the answer is a 206 that continues there;
+        a 200 (or a range that does not fit) writes the whole file again.
+
+        Raises:
+            DownloadTooLarge: The body is larger than ``max_bytes`` (by default
+                ``TransportConfig.max_download_bytes``).
+        """
         session = self._require_session()
-        size = 0
+        limit = max_bytes if max_bytes is not None else self.config.max_download_bytes
+        cfg = self.config
+        options: dict[str, Any] = {
+            "timeout": aiohttp.ClientTimeout(
+                total=None, connect=cfg.connect_timeout, sock_read=cfg.read_timeout
+            )
+        }
+        if offset > 0:
+            options["headers"] = {"Range": f"bytes={offset}-"}
+        if self._ssl is not None or self._proxies.active:
+            self._network_options(url, options)
         try:
-            async with session.get(url) as resp:
-                if resp.status != 200:
-                    # A presigned URL that expired answers 403: the caller may fetch a fresh one.
-                    raise status_error_class(resp.status)(
-                        f"download from {_host(url)} refused", status_code=resp.status
-                    )
-                with await asyncio.to_thread(open, destination, "wb") as out:
-                    async for chunk in resp.content.iter_chunked(chunk_size):
-                        size += len(chunk)
-                        await asyncio.to_thread(out.write, chunk)
+            async with session.get(url, **options) as resp:
+                start = _resumed_at(resp, offset, url)
+                if start is not None:
+                    return await _stream(resp, destination, start, limit, chunk_size, url)
         except aiohttp.ClientConnectorError as exc:
             raise ConnectError(f"cannot connect to {_host(url)}") from exc
         except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
             raise TransportError(
                 f"download from {_host(url)} failed: {type(exc).__name__}"
             ) from exc
-        return size
+        log.debug("download from %s: the range answer does not continue the file", _host(url))
+        return await self.download(url, destination, chunk_size=chunk_size, max_bytes=max_bytes)
 
     def _require_session(self) -> aiohttp.ClientSession:
         if self._session is None:
             raise RuntimeError("transport is not open: use 'async with' (or await open())")
         return self._session
+
+
+def _traced_twin(user: aiohttp.ClientSession) -> aiohttp.ClientSession:
+    """A session on the user's connector with the user session's settings, its trace
+    configs and this library's tracing: paid creates go through it, so that whether their
+    bytes left is known (a session's trace configs cannot be added to later)."""
+    if user.closed or user.connector is None:
+        raise RequestValidationError("session", "is closed: give an open aiohttp.ClientSession")
+    options: dict[str, Any] = {
+        "connector": user.connector,
+        "connector_owner": False,
+        "timeout": user.timeout,
+        "headers": user.headers,
+        "cookie_jar": user.cookie_jar,
+        "trust_env": user.trust_env,
+        "json_serialize": user.json_serialize,
+        "auto_decompress": user.auto_decompress,
+        "skip_auto_headers": user.skip_auto_headers,
+        "raise_for_status": False,
+        "trace_configs": [*user.trace_configs, _tracing()],
+    }
+    if user.auth is not None:
+        options["auth"] = user.auth
+    for name in ("proxy", "proxy_auth"):  # no public accessor: the session keeps them private
+        value = getattr(user, f"_default_{name}", None)
+        if value is not None:
+            options[name] = value
+    return aiohttp.ClientSession(**options)
+
+
+def _resumed_at(resp: aiohttp.ClientResponse, offset: int, url: str) -> int | None:
+    """Where the answer's bytes go in the file: 0 for a whole file (200), ``offset`` for a
+    206 that continues there; None when it is a range that does not (ask again, whole)."""
+    if resp.status == 200:
+        return 0
+    if offset > 0 and resp.status == 206:
+        first = _range_start(resp.headers.get("Content-Range"))
+        return offset if first == offset else None
+    if offset > 0 and resp.status == 416:
+        return None  # the range is not satisfiable (the file changed?): start again
+    # A presigned URL that expired answers 403: the caller may fetch a fresh one.
+    raise status_error_class(resp.status)(
+        f"download from {_host(url)} refused", status_code=resp.status
+    )
+
+
+def _range_start(content_range: str | None) -> int | None:
+    """The first byte of ``bytes first-last/total``, or None."""
+    if not content_range or not content_range.startswith("bytes "):
+        return None
+    first, _, _ = content_range[6:].partition("-")
+    return int(first) if first.strip().isdigit() else None
+
+
+def _range_total(content_range: str | None) -> int | None:
+    if not content_range:
+        return None
+    total = content_range.rpartition("/")[2].strip()
+    return int(total) if total.isdigit() else None
+
+
+async def _stream(
+    resp: aiohttp.ClientResponse,
+    destination: Path,
+    start: int,
+    limit: int | None,
+    chunk_size: int,
+    url: str,
+) -> int:
+    """Write the body into ``destination`` after its first ``start`` bytes; the size."""
+    if resp.status == 206:
+        announced = _range_total(resp.headers.get("Content-Range"))
+    else:
+        announced = resp.content_length
+    if limit is not None and announced is not None and announced > limit:
+        raise DownloadTooLarge(
+            f"download from {_host(url)} is {announced} bytes, more than max_bytes={limit}",
+            limit=limit,
+            size=announced,
+        )
+    size = start
+    out = await asyncio.to_thread(_open_at, destination, start)
+    try:
+        async for chunk in resp.content.iter_chunked(chunk_size):
+            size += len(chunk)
+            if limit is not None and size > limit:
+                raise DownloadTooLarge(
+                    f"download from {_host(url)} is more than max_bytes={limit}",
+                    limit=limit,
+                    size=None,
+                )
+            await asyncio.to_thread(out.write, chunk)
+    finally:
+        await asyncio.to_thread(out.close)
+    return size
+
+
+def _open_at(path: Path, start: int) -> IO[bytes]:
+    """``path`` open for writing after its first ``start`` bytes (the rest cut off)."""
+    if start == 0:
+        return open(path, "wb")
+    handle = open(path, "r+b")  # noqa: SIM115 - closed by the caller
+    handle.seek(start)
+    handle.truncate()
+    return handle
 
 
 def _sent_judged(exc: BaseException) -> bool:
@@ -445,6 +772,12 @@ def _redirect(request: HttpRequest, status: int, location: str | None) -> Redire
         status_code=status,
         location=location,
     )
+
+
+def _job_id(request: HttpRequest) -> str | None:
+    """The job a request is about, where a query parameter names it (``requestId``,
+    ``runId``...); where the path holds it, the path logged shows it."""
+    return next((v for k, v in request.params if k.lower().endswith("id")), None)
 
 
 def _text(value: str | Secret | None) -> str | None:

@@ -92,7 +92,16 @@ class MockTransport:
             await before_send()
         return await self._answer(request)
 
-    async def download(self, url: str, destination: Path, *, chunk_size: int = 1 << 16) -> int:
+    async def download(
+        self,
+        url: str,
+        destination: Path,
+        *,
+        chunk_size: int = 1 << 16,
+        offset: int = 0,
+        max_bytes: int | None = None,
+    ) -> int:
+        # A whole answer (200) whatever the offset: the file is written again from the start.
         response = await self._answer(HttpRequest(method="GET", url=url, kind="download"))
         if response.status != 200:
             host = urlsplit(url).hostname or "?"

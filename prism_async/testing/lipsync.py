@@ -37,7 +37,8 @@ from aiohttp import web
 
 from prism_async._clock import Clock, SystemClock
 from prism_async.testing._faults import Faults, RequestCounts, middleware
-from prism_async.testing._jobs import FAKE_MP4, Outcome, SimJob, outcome_for
+from prism_async.testing._files import FileServing
+from prism_async.testing._jobs import Outcome, SimJob, outcome_for
 from prism_async.testing._lipsync_multipart import BadRequest, read_create
 from prism_async.testing._lipsync_store import (
     ERROR_CATALOG,
@@ -134,6 +135,8 @@ class LipsyncEmulator(WebhookSwitches):
         self.long_poll = long_poll
         self.default_outcome = default_outcome
         self.faults = Faults()
+        #: How output files are served (ranges, a dropped connection, a slow link).
+        self.files = FileServing()
         self.counts = RequestCounts()
         self.generations: dict[str, LipsyncGeneration] = {}
         #: Generations actually created, each one a paid create. With an
@@ -492,7 +495,7 @@ class LipsyncEmulator(WebhookSwitches):
         generation = self.generations.get(name.removesuffix("_segments"))
         if generation is None or generation.status != "COMPLETED":
             return _error(404, "File not found")
-        return web.Response(body=FAKE_MP4, content_type="video/mp4")
+        return await self.files.serve(request, "video/mp4")
 
 
 def _flip_status(payload: dict[str, Any]) -> dict[str, Any]:

@@ -17,7 +17,8 @@ from aiohttp import web
 from prism_async._clock import Clock, SystemClock
 from prism_async.testing import _nanogpt_wire as wire
 from prism_async.testing._faults import Faults, RequestCounts, middleware
-from prism_async.testing._jobs import FAKE_MP4, Outcome, SimJob, outcome_for
+from prism_async.testing._files import FileServing
+from prism_async.testing._jobs import Outcome, SimJob, outcome_for
 from prism_async.testing._nanogpt_catalog import text_model_list, video_model_list
 from prism_async.testing._nanogpt_wire import NanoJob, State
 
@@ -107,6 +108,8 @@ class NanoGPTEmulator:
         self.extend_limit_per_minute = extend_limit_per_minute
         self.default_outcome = default_outcome
         self.faults = Faults()
+        #: How output files are served (ranges, a dropped connection, a slow link).
+        self.files = FileServing()
         self.counts = RequestCounts()
         self.jobs: dict[str, NanoJob] = {}
         #: Jobs made, each one charged: accepted generates and extends. Refused requests
@@ -361,11 +364,11 @@ class NanoGPTEmulator:
         body = {"usd_balance": usd, "nano_balance": nano, "nanoDepositAddress": address}
         return web.json_response(body)
 
-    async def _file(self, request: web.Request) -> web.Response:
+    async def _file(self, request: web.Request) -> web.StreamResponse:
         job = self.jobs.get(request.match_info["run_id"])
         if job is None or job.state is not State.COMPLETED:
             return wire.openapi_error(404, "Video not found")
-        return web.Response(body=FAKE_MP4, content_type="video/mp4")
+        return await self.files.serve(request, "video/mp4")
 
 
 def _is_data_url(value: object) -> bool:

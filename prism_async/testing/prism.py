@@ -28,7 +28,8 @@ from aiohttp import web
 
 from prism_async._clock import Clock, SystemClock
 from prism_async.testing._faults import Faults, RequestCounts, middleware
-from prism_async.testing._jobs import FAKE_MP4, Outcome, SimJob, outcome_for
+from prism_async.testing._files import FileServing
+from prism_async.testing._jobs import Outcome, SimJob, outcome_for
 from prism_async.testing._prism_catalog import PRICED_MODELS, PUBLIC_CHARACTERS, TEMPLATES
 from prism_async.testing._prism_forms import read_json_object, validate_create
 from prism_async.testing._prism_state import (
@@ -119,6 +120,8 @@ class PrismEmulator(CatalogViews, WebhookSwitches):
         self.error_codes: dict[int, str] = dict(DEFAULT_ERROR_CODES)
 
         self.faults = Faults()
+        #: How output files are served (ranges, a dropped connection, a slow link).
+        self.files = FileServing()
         self.counts = RequestCounts()
         self.media = MediaStore()
         self.uploads: dict[str, bytes] = self.media.uploads
@@ -508,7 +511,7 @@ class PrismEmulator(CatalogViews, WebhookSwitches):
             raise ApiError(404, "not_found", "Generation not found")
         return web.json_response(self.generation_json(generation))
 
-    async def _file(self, request: web.Request) -> web.Response:
+    async def _file(self, request: web.Request) -> web.StreamResponse:
         """The presigned download: no API key; an expired or altered URL answers 403."""
         if "Authorization" in request.headers:
             return _two_auths()
@@ -524,7 +527,7 @@ class PrismEmulator(CatalogViews, WebhookSwitches):
             return s3_error(403, "SignatureDoesNotMatch", "The signature does not match")
         if self.clock.now().timestamp() > expires:
             return s3_error(403, "AccessDenied", "Request has expired")
-        return web.Response(body=FAKE_MP4, content_type="video/mp4")
+        return await self.files.serve(request, "video/mp4")
 
     async def _share(self, request: web.Request) -> web.Response:
         share_id = request.match_info["share_id"]

@@ -65,8 +65,18 @@ class Recording:
         self.exchanges.append((request, response))
         return response
 
-    async def download(self, url: str, destination: Path, *, chunk_size: int = 1 << 16) -> int:
-        return await self.inner.download(url, destination, chunk_size=chunk_size)
+    async def download(
+        self,
+        url: str,
+        destination: Path,
+        *,
+        chunk_size: int = 1 << 16,
+        offset: int = 0,
+        max_bytes: int | None = None,
+    ) -> int:
+        return await self.inner.download(
+            url, destination, chunk_size=chunk_size, offset=offset, max_bytes=max_bytes
+        )
 
     def status_exchanges(self) -> list[tuple[HttpRequest, HttpResponse]]:
         return [(q, r) for q, r in self.exchanges if q.kind == "status"]

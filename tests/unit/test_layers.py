@@ -9,8 +9,8 @@ PACKAGE = Path(__file__).resolve().parents[2] / "prism_async"
 
 #: Bottom to top: a module may import only from the layers below its own.
 LAYERS: list[set[str]] = [
-    {"_errors", "_results", "_secrets", "_retry_after", "_version"},
-    {"_http", "_media", "_events"},
+    {"_errors", "_results", "_secrets", "_retry_after", "_version", "_telemetry"},
+    {"_http", "_media", "_events", "_proxy"},
     {"_requests", "_provider", "_wire"},
     {"providers", "_clock", "_policy", "_registry"},
     {"_transport", "testing", "webhooks"},

@@ -184,7 +184,15 @@ class FakeTransport:
             raise item
         return item
 
-    async def download(self, url: str, destination: Path, *, chunk_size: int = 1 << 16) -> int:
+    async def download(
+        self,
+        url: str,
+        destination: Path,
+        *,
+        chunk_size: int = 1 << 16,
+        offset: int = 0,
+        max_bytes: int | None = None,
+    ) -> int:
         raise NotImplementedError
 
 
