@@ -99,8 +99,9 @@ EXTEND_WIRE_ATTRIBUTES = {"runId": "run_id", "taskId": "run_id", "index": "index
 
 
 # Documented generate-video wire fields with no typed attribute: sent raw from ``extra``,
-# without a warning. The guide's model-specific extras (reference §3.2); media wire keys are here too (a typed media field
-# is a Media, so a raw ``imageUrl`` string is sent as given, and wins, as before).
+# without a warning. The guide's model-specific extras (reference §3.2); media wire keys are
+# here too (a typed media field is a Media, so a raw ``imageUrl`` string is sent as given,
+# and wins, as before).
 UNTYPED_FIELDS = frozenset(
     {
         # the guide (reference §3.2); every OpenAPI field has a typed attribute
