@@ -362,3 +362,20 @@ async def test_cli_set_outside_the_documents_exits_2_naming_the_field_before_any
     assert field in err
     assert "Traceback" not in err
     assert emulator.counts.total == 0
+
+
+def test_sora_refuses_a_duration_and_seconds_both_given() -> None:
+    request = NanoGPTVideoRequest(model="sora-2", prompt="p", duration="8", seconds="8")
+    assert _refused_flow(request).field == "duration"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("field", ["runId", "taskId"])
+async def test_the_emulator_refuses_an_extend_run_id_that_is_not_a_string(
+    env: Env, field: str
+) -> None:
+    url = env.server.base_url("nanogpt") + "/generate-video/extend"
+    body = {field: 7, "index": 0}
+    async with env.http.post(url, json=body, headers={"x-api-key": env.nano.api_key}) as answer:
+        assert answer.status == 400
+        assert field in (await answer.json())["error"]

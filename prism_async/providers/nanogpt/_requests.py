@@ -32,9 +32,9 @@ class NanoGPTVideoRequest:
 
     Media fields take a :class:`~prism_async._media.Media`: a URL goes as ``*Url``; a local
     file, bytes or a data URI go inline as ``*DataUrl`` (at most 4 MB); a storage key goes
-    as ``*AttachmentId`` where the API has one. ``extra`` carries model-specific fields
-    (``num_frames``, ``movementAmplitude``, LongStories configs...) as given. A field with a
-    typed attribute given there (by attribute or wire name: ``resolution``,
+    as ``*AttachmentId`` where the API has one. ``extra`` carries the guide's model-specific
+    fields (``movementAmplitude``, ``guidance_scale``...) as given. A field with a typed
+    attribute given there (by attribute or wire name: ``frames_per_second``,
     ``generateAudio``) sets that attribute, is checked as it, and wins over it; ``None``
     values are dropped; an undocumented key is logged once (see
     :class:`~prism_async.providers.ExtraFields`).
