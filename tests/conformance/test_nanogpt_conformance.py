@@ -379,3 +379,20 @@ async def test_the_emulator_refuses_an_extend_run_id_that_is_not_a_string(
     async with env.http.post(url, json=body, headers={"x-api-key": env.nano.api_key}) as answer:
         assert answer.status == 400
         assert field in (await answer.json())["error"]
+
+
+@pytest.mark.parametrize(
+    ("model", "given", "wire"),
+    [
+        ("kling-v21-standard", {"duration": 10}, {"duration": "10"}),
+        ("veo2-video", {"duration": 5}, {"duration": "5s"}),
+        ("sora-2", {"seconds": 12}, {"seconds": "12"}),
+    ],
+)
+def test_a_whole_number_duration_attribute_is_sent_as_its_wire_text(
+    model: str, given: dict[str, int], wire: dict[str, str]
+) -> None:
+    flow = video_body_flow(NanoGPTVideoRequest(model=model, prompt="p", **given))  # type: ignore[arg-type]
+    with pytest.raises(StopIteration) as done:
+        next(flow)
+    assert done.value.value == {"model": model, "prompt": "p", **wire}

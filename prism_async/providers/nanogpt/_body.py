@@ -127,7 +127,8 @@ EXTRA_FIELDS = ExtraFields(
     },
     documented=UNTYPED_FIELDS,
 )
-# Given through ``extra`` (or ``--set duration=5``) as a number, sent as its wire text.
+# Given as a whole number (the attribute, ``extra`` or ``--set duration=5``), sent as its
+# wire text: the OpenAPI types ``duration`` as a string or an integer, the guide as text.
 _TEXT_NUMBERS = ("duration", "seconds")
 
 
@@ -136,7 +137,7 @@ def with_extra(request: NanoGPTVideoRequest) -> tuple[NanoGPTVideoRequest, dict[
     (see :class:`~prism_async.providers.ExtraFields`), and the raw fields left to send."""
     typed, raw = EXTRA_FIELDS.split(request.extra)
     for field in _TEXT_NUMBERS:
-        value = typed.get(field)
+        value = typed.get(field, getattr(request, field))
         if isinstance(value, int) and not isinstance(value, bool):
             typed[field] = str(value)
     return (attrs.evolve(request, **typed) if typed else request), raw

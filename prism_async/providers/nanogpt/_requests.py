@@ -45,8 +45,8 @@ class NanoGPTVideoRequest:
     negative_prompt: str | None = None
     script: str | None = None
     story_config: Mapping[str, Any] | None = None
-    duration: str | None = None
-    seconds: str | None = None
+    duration: str | int | None = None
+    seconds: str | int | None = None
     aspect_ratio: str | None = None
     resolution: str | None = None
     orientation: str | None = None
