@@ -396,3 +396,21 @@ def test_a_whole_number_duration_attribute_is_sent_as_its_wire_text(
     with pytest.raises(StopIteration) as done:
         next(flow)
     assert done.value.value == {"model": model, "prompt": "p", **wire}
+
+
+@pytest.mark.parametrize(
+    ("given", "field", "reason"),
+    [
+        ({"frames_per_second": 30}, "frames_per_second", "above the documented maximum 24"),
+        ({"num_inference_steps": 0}, "num_inference_steps", "below the documented minimum 1"),
+        ({"resolution": "8k"}, "resolution", "is not one of"),
+        ({"frames_per_second": "24"}, "frames_per_second", "is not an integer (it is a string)"),
+        ({"music_config": {"volume": 1.5}}, "music_config.volume", "maximum 1"),
+    ],
+)
+def test_a_refusal_names_the_field_and_the_reason(
+    given: dict[str, Any], field: str, reason: str
+) -> None:
+    error = _refused_flow(NanoGPTVideoRequest(model=MODEL, prompt="p", **given))
+    assert error.field == field
+    assert reason in str(error)

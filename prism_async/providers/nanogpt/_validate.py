@@ -217,6 +217,10 @@ def _kind_of(value: object) -> str:
     return type(value).__name__
 
 
+def _a(kind: str) -> str:
+    return f"an {kind}" if kind[0] in "aeiou" else f"a {kind}"
+
+
 def _fits(kind: str, kinds: tuple[str, ...]) -> bool:
     return kind in kinds or (kind == "integer" and "number" in kinds)
 
@@ -227,8 +231,8 @@ def check_field(field: Field, value: object, *, name: str | None = None) -> None
     name = name or field.attribute
     kind = _kind_of(value)
     if not _fits(kind, field.kinds):
-        expected = " or ".join(field.kinds)
-        raise refuse(name, f"{value!r} is not a {expected} (a {kind})")
+        expected = " or ".join(_a(k) for k in field.kinds)
+        raise refuse(name, f"{value!r} is not {expected} (it is {_a(kind)})")
     if field.choices is not None and isinstance(value, str) and value not in field.choices:
         allowed = ", ".join(repr(c) for c in sorted(field.choices))
         raise refuse(name, f"{value!r} is not one of {allowed}")
