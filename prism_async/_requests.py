@@ -63,6 +63,14 @@ def _tuple(value: Any) -> tuple[Any, ...]:
     return tuple(value)
 
 
+def _pairs(value: Any) -> Any:
+    """Spans as a tuple of tuples; anything else is kept for validation to refuse."""
+    try:
+        return tuple(tuple(pair) for pair in value)
+    except TypeError:
+        return value
+
+
 @attrs.frozen(kw_only=True)
 class Speech:
     """A text-to-speech script, voiced by a TTS provider instead of a recorded track.
@@ -134,6 +142,11 @@ class LipsyncRequest:
         project_id: The project the generation belongs to (``projectId``, newest docs).
         dub_params: Dubbing parameters (``dubParams``, newest docs; sent as given).
         dialogue_edit: A dialogue edit (``dialogueEdit``, newest docs; sent as given).
+        video_segments_secs: Deprecated (OpenAPI, Mar 2025): ``(start, end)`` seconds of
+            the video to lip-sync, sent on the video input item as ``segments_secs``.
+            Prefer ``segments``.
+        video_segments_frames: Deprecated likewise: ``(start, end)`` frames, sent as
+            ``segments_frames``.
         extra: Raw create fields the request does not model, sent at the top level.
             ``None`` values are dropped; a documented field given here goes through its
             attribute and its checks (``projectId`` becomes ``project_id``, an option such
@@ -151,4 +164,6 @@ class LipsyncRequest:
     project_id: str | None = None
     dub_params: Mapping[str, Any] | None = attrs.field(default=None, converter=_optional_mapping)
     dialogue_edit: Mapping[str, Any] | None = attrs.field(default=None, converter=_optional_mapping)
+    video_segments_secs: tuple[tuple[float, float], ...] = attrs.field(default=(), converter=_pairs)
+    video_segments_frames: tuple[tuple[int, int], ...] = attrs.field(default=(), converter=_pairs)
     extra: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping)

@@ -23,7 +23,11 @@ __all__ = [
     "validate_create",
 ]
 
-MODELS = ("sync-3", "lipsync-2", "lipsync-2-pro", "lipsync-1.9.0-beta", "react-1")
+# The newest docs' five, and the older three the OpenAPI (Mar 2025) still lists.
+MODELS = (
+    "sync-3", "lipsync-2", "lipsync-2-pro", "lipsync-1.9.0-beta", "react-1", "lipsync-1.8.0",
+    "lipsync-1.7.1", "lipsync-1.6.0",
+)  # fmt: skip
 SYNC_MODES = ("bounce", "loop", "cut_off", "silence", "remap")
 MODEL_MODES = ("lips", "face", "head")
 EMOTIONS = ("happy", "sad", "angry", "disgusted", "surprised", "neutral")
@@ -122,6 +126,7 @@ def _check_input(items: object, uses_segments: bool, errors: list[str]) -> Itera
         if kind == "video":
             videos += 1
             errors.extend(_check_media(field, item))
+            errors.extend(_check_spans(field, item))
             continue
         if kind == "audio":
             problems = list(_check_media(field, item))
@@ -163,6 +168,21 @@ def _check_media(field: str, item: Mapping[str, Any]) -> Iterator[str]:
         yield f"{field}.url must be a non-empty string"
     if asset is not None and not (isinstance(asset, str) and asset):
         yield f"{field}.assetId must be a non-empty string"
+
+
+def _check_spans(field: str, item: Mapping[str, Any]) -> Iterator[str]:
+    """VideoInputItem's ``segments_secs``/``segments_frames`` (OpenAPI Mar 2025): arrays of
+    ``[start, end]`` number pairs (``minItems`` = ``maxItems`` = 2)."""
+    for key in ("segments_secs", "segments_frames"):
+        if key not in item:
+            continue
+        spans = item[key]
+        ok = isinstance(spans, list) and all(
+            isinstance(span, list) and len(span) == 2 and all(_is_number(v) for v in span)
+            for span in spans
+        )
+        if not ok:
+            yield f"{field}.{key} must be an array of [start, end] number pairs"
 
 
 def _check_provider(field: str, provider: object) -> Iterator[str]:

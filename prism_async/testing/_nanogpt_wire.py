@@ -15,6 +15,7 @@ from aiohttp import web
 
 from prism_async.testing._jobs import Outcome, Phase, SimJob
 from prism_async.testing._nanogpt_catalog import VIDEO_MODELS
+from prism_async.testing._nanogpt_schema import check_body
 
 __all__ = [
     "MAX_INLINE_BYTES",
@@ -36,7 +37,6 @@ __all__ = [
 #: The documented cap on an inline (data URL) upload, decoded.
 MAX_INLINE_BYTES = 4 * 1024 * 1024
 
-ASPECT_RATIOS = frozenset({"16:9", "9:16", "1:1", "4:3", "3:4", "21:9", "auto"})
 IMAGE_FIELDS = ("imageDataUrl", "image_data_url", "imageUrl", "imageAttachmentId", "image")
 VIDEO_FIELDS = ("videoUrl", "videoDataUrl", "video", "videoAttachmentId")
 AUDIO_FIELDS = ("audioDataUrl", "audioUrl", "audio")
@@ -254,9 +254,9 @@ def validate_generate(body: dict[str, Any]) -> web.Response | None:
     if model is None:
         message = f"The model `{model_id}` does not exist or is not a video model"
         return openai_error(400, message, "invalid_request_error", "model_not_found", "model")
-    for field in ("prompt", "script"):
-        if field in body and body[field] is not None and not isinstance(body[field], str):
-            return legacy_error(400, f"{field} must be a string")
+    problem = check_body(body)  # every documented field: its type, set and range
+    if problem is not None:
+        return legacy_error(400, problem)
     has_image = _any_given(body, IMAGE_FIELDS)
     has_video = _any_given(body, VIDEO_FIELDS)
     has_media = has_image or has_video or _any_given(body, AUDIO_FIELDS + OTHER_MEDIA)
@@ -265,10 +265,6 @@ def validate_generate(body: dict[str, Any]) -> web.Response | None:
         return legacy_error(
             400, "prompt is required (or provide an image, video or audio input, or a script)"
         )
-    ratio = body.get("aspect_ratio")
-    if ratio is not None and ratio not in ASPECT_RATIOS:
-        allowed = ", ".join(sorted(ASPECT_RATIOS))
-        return legacy_error(400, f"Invalid aspect_ratio {ratio!r}; expected one of {allowed}")
     for field, family in DATA_URL_FIELDS.items():
         if _given(body, field):
             problem = check_data_url(field, body[field], family)

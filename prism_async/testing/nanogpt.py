@@ -284,6 +284,9 @@ class NanoGPTEmulator:
                 return wire.legacy_error(
                     400, f"{field} is not accepted by this endpoint; send runId and index"
                 )
+        for field in ("runId", "taskId"):  # OpenAPI VideoExtendRequest: strings
+            if field in body and not isinstance(body[field], str):
+                return wire.legacy_error(400, f"{field} must be a string")
         run_id = body.get("runId") or body.get("taskId")
         if not isinstance(run_id, str) or not run_id:
             return wire.legacy_error(400, "runId (or taskId) is required")

@@ -148,7 +148,7 @@ def test_nanogpt_documented_fields_in_extra_reach_the_wire_under_their_wire_name
             "generate_audio": True,
             "enhancePrompt": True,
             "duration": 6,  # a number (``--set duration=6``) becomes the wire's text
-            "num_frames": 81,  # documented, no typed attribute: raw
+            "num_frames": 81,  # documented: through its typed attribute
             "style": None,  # dropped, never sent as null
             "negative_prompt": None,
         },
@@ -160,7 +160,7 @@ def test_nanogpt_documented_fields_in_extra_reach_the_wire_under_their_wire_name
         "resolution": "1080p",
         "generateAudio": True,
         "enhancePrompt": True,
-        "duration": "6",
+        "duration": "6s",  # Veo's documented form ("'5s' for Veo2")
         "num_frames": 81,
     }
 

@@ -159,7 +159,7 @@ def test_text_to_video_body_from_the_neutral_request() -> None:
         "model": "veo2-video",
         "prompt": "fog",
         "negative_prompt": "people",
-        "duration": "5",
+        "duration": "5s",  # Veo's documented form
         "aspect_ratio": "9:16",
         "resolution": "720p",
         "generateAudio": True,
@@ -232,7 +232,7 @@ WIRE_NAMES: list[tuple[str, object, str]] = [
     ("negative_prompt", "blur", "negative_prompt"),
     ("script", "Once upon a time", "script"),
     ("story_config", {"scenes": 3}, "storyConfig"),
-    ("duration", "8s", "duration"),
+    ("duration", "8", "duration"),
     ("seconds", "12", "seconds"),
     ("aspect_ratio", "21:9", "aspect_ratio"),
     ("resolution", "1080p", "resolution"),
@@ -407,7 +407,7 @@ def test_extend_index_inside_0_to_3_is_sent(index: int) -> None:
     assert request.url == f"{BASE}/generate-video/extend"
     assert request.kind == "extend"
     assert request.retry is RetryMode.REFUSED_ONLY
-    assert request.json == {"runId": "vid_1", "index": index}
+    assert request.json == {"runId": "vid_1", "taskId": "vid_1", "index": index}
     assert handles[0].id == "vid_2"
 
 

@@ -191,7 +191,12 @@ def test_nanogpt_sends_every_documented_duration(case: tuple[tuple[str, Seconds]
     request = sent(
         nanogpt_submit(VideoRequest(model=model, prompt="p", duration=seconds)), NANOGPT_ACCEPTED
     )
-    assert request.json["duration"] == str(seconds)
+    if model.startswith("sora"):  # Sora's documented selector is `seconds`
+        assert request.json["seconds"] == str(seconds)
+        assert "duration" not in request.json
+    else:  # Veo's documented form is "5s" (OpenAPI), the others' "5"
+        suffix = "s" if model.startswith("veo") else ""
+        assert request.json["duration"] == f"{seconds}{suffix}"
 
 
 @pytest.mark.parametrize("text", ["0", "0s", "9s", "1000000000", "00"])

@@ -200,7 +200,14 @@ def wire_body(request: LipsyncRequest) -> dict[str, Any]:
     request = resolve_extra(request)
     items: list[dict[str, Any]] = []
     if request.video is not None and not _is_local(request.video):
-        items.append(_media_item("video", request.video))
+        video = _media_item("video", request.video)
+        for key, spans in (
+            ("segments_secs", request.video_segments_secs),
+            ("segments_frames", request.video_segments_frames),
+        ):
+            if spans:
+                video[key] = [list(span) for span in spans]
+        items.append(video)
     items.extend(item for item in map(_track_item, request.audio) if item is not None)
     body: dict[str, Any] = {"model": request.model, "input": items}
     if request.options:

@@ -86,6 +86,7 @@ def validate(request: LipsyncRequest) -> None:
     if request.video is None:
         raise refuse("video", "required: the face video to lip-sync")
     check_media("video", request.video)
+    _check_video_spans(request)
     if not request.audio:
         raise refuse("audio", "at least one audio track or speech script is required")
     refs = _check_tracks(request.audio, segmented=bool(request.segments))
@@ -111,6 +112,35 @@ def validate(request: LipsyncRequest) -> None:
     for key in request.extra:
         if not isinstance(key, str) or not key:
             raise refuse("extra", f"{key!r}: field names are non-empty strings")
+
+
+def _check_video_spans(request: LipsyncRequest) -> None:
+    """The deprecated ``segments_secs``/``segments_frames`` of the video input item: each
+    a ``[start, end]`` pair (OpenAPI ``minItems``/``maxItems`` 2), start before end."""
+    for field, whole in (("video_segments_secs", False), ("video_segments_frames", True)):
+        spans = getattr(request, field)
+        if not spans:
+            continue
+        if not isinstance(spans, tuple):
+            raise refuse(field, "must be a list of [start, end] pairs")
+        if request.video is not None and request.video.kind is MediaKind.PATH:
+            raise refuse(
+                field,
+                "rides on the video input item, and a local video goes as a file part with"
+                " no item: give the video as a URL or an asset id (or use segments)",
+            )
+        unit = "frame" if whole else "second"
+        for index, span in enumerate(spans):
+            name = f"{field}[{index}]"
+            if len(span) != 2:
+                raise refuse(name, f"{list(span)!r} is not a [start, end] pair")
+            start, end = (_number(v) for v in span)
+            if start is None or end is None or start < 0:
+                raise refuse(name, f"{list(span)!r}: start and end are {unit}s, 0 or more")
+            if whole and not (start.is_integer() and end.is_integer()):
+                raise refuse(name, f"{list(span)!r}: frames are whole numbers")
+            if start >= end:
+                raise refuse(name, f"{list(span)!r}: start must be before end")
 
 
 def check_media(field: str, media: Media) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
@@ -22,13 +23,22 @@ from prism_async.providers import (
     seconds_of,
 )
 from prism_async.providers.nanogpt._requests import ExtendRequest, NanoGPTVideoRequest
+from prism_async.providers.nanogpt._validate import (
+    ASPECT_RATIOS,
+    FIELDS,
+    RESOLUTIONS,
+    check_field,
+)
 
 __all__ = [
+    "ASPECT_RATIOS",
     "DEFAULT_DURATION",
     "DURATIONS",
+    "EXTEND_WIRE_ATTRIBUTES",
     "EXTRA_FIELDS",
     "INLINE_LIMIT",
     "RESOLUTIONS",
+    "WIRE_ATTRIBUTES",
     "duration_rule",
     "extend_body",
     "from_video_request",
@@ -40,18 +50,7 @@ refuse = refuser(NAME)
 # "Uploads sent inline through the API (data URLs) must be ≤4 MB." Read here as the
 # decoded file size (4 MiB); the docs do not say whether the encoded text is meant.
 INLINE_LIMIT = 4 * 1024 * 1024
-ASPECT_RATIOS = frozenset({"16:9", "9:16", "1:1", "4:3", "3:4", "21:9", "auto"})
-SORA_SECONDS = frozenset({"4", "8", "12"})
-ORIENTATIONS = frozenset({"landscape", "portrait"})
-MODES = frozenset(
-    {"text-to-video", "image-to-video", "reference-to-video", "video-edit", "animate", "replace"}
-)
-VOICE_LANGUAGES = frozenset({"en", "zh"})
 _DURATION = re.compile(r"^\d+(\.\d+)?s?$")
-# The union of the documented tokens: the guide's table (reference §3.2, seed
-# nanogpt-generate-video "resolution") lists all eight; the OpenAPI enum only 720p, 1080p,
-# 540p. Which ones a model takes is "model-dependent" and left to the API.
-RESOLUTIONS = frozenset({"480p", "540p", "580p", "720p", "1080p", "1792x1024", "2k", "4k"})
 
 # Documented durations by model family (reference §3.2 `duration` and `seconds`), matched
 # by model id prefix; the first match wins.
@@ -70,33 +69,8 @@ DURATIONS: tuple[tuple[str, Seconds], ...] = (
 DEFAULT_DURATION = Seconds(low=1, high=60)
 
 # Typed fields and the wire keys they are sent as (media fields are handled apart).
-_PLAIN_FIELDS = {
-    "prompt": "prompt",
-    "negative_prompt": "negative_prompt",
-    "script": "script",
-    "story_config": "storyConfig",
-    "duration": "duration",
-    "seconds": "seconds",
-    "aspect_ratio": "aspect_ratio",
-    "resolution": "resolution",
-    "orientation": "orientation",
-    "size": "size",
-    "mode": "mode",
-    "generate_audio": "generateAudio",
-    "enhance_prompt": "enhancePrompt",
-    "pro_mode": "pro_mode",
-    "enable_prompt_expansion": "enable_prompt_expansion",
-    "enable_safety_checker": "enable_safety_checker",
-    "camera_fixed": "camera_fixed",
-    "seed": "seed",
-    "cfg_scale": "cfg_scale",
-    "conversation_uuid": "conversationUUID",
-    "audio_duration": "audioDuration",
-    "target_face_index": "targetFaceIndex",
-    "voice_id": "voice_id",
-    "voice_language": "voice_language",
-    "voice_speed": "voice_speed",
-}
+_PLAIN_FIELDS = {field.attribute: field.wire for field in FIELDS}
+_BY_ATTRIBUTE = {field.attribute: field for field in FIELDS}
 # Media field -> (URL key, inline key, storage-key key or None).
 _MEDIA_FIELDS: dict[str, tuple[str, str, str | None]] = {
     "image": ("imageUrl", "imageDataUrl", "imageAttachmentId"),
@@ -104,24 +78,33 @@ _MEDIA_FIELDS: dict[str, tuple[str, str, str | None]] = {
     "audio": ("audioUrl", "audioDataUrl", None),
     "swap_image": ("swapImage", "swapImage", None),
     "target_video": ("targetVideo", "targetVideo", None),
+    "alternate_video": ("video", "video", None),
 }
+#: Every documented wire field of generate-video and the typed attribute that sends it.
+WIRE_ATTRIBUTES: dict[str, str] = {
+    "model": "model",
+    **{field.wire: field.attribute for field in FIELDS},
+    **{
+        key: field
+        for field, keys in _MEDIA_FIELDS.items()
+        for key in keys
+        if key is not None and field != "alternate_video"
+    },
+    "video": "alternate_video",
+    "referenceImages": "reference_images",
+    "referenceVideos": "reference_videos",
+}
+#: Every documented extend wire field and the attribute that sends it.
+EXTEND_WIRE_ATTRIBUTES = {"runId": "run_id", "taskId": "run_id", "index": "index"}
 
 
-# Documented generate-video wire fields with no typed attribute yet: sent raw from
-# ``extra``, without a warning. The OpenAPI body (shared/specs/nanogpt-openapi.json) and
-# the guide's tables (reference §3.2); media wire keys are here too (a typed media field
-# is a Media, so a raw ``imageUrl`` string is sent as given, and wins, as before).
+# Documented generate-video wire fields with no typed attribute: sent raw from ``extra``,
+# without a warning. The guide's model-specific extras (reference §3.2); media wire keys are
+# here too (a typed media field is a Media, so a raw ``imageUrl`` string is sent as given,
+# and wins, as before).
 UNTYPED_FIELDS = frozenset(
     {
-        # OpenAPI
-        "acceleration", "age_slider", "aspect", "aspectRatio", "audioEnabled",
-        "captionsConfig", "captionsShow", "captionsStyle", "directorNotes", "effects",
-        "effectsConfig", "frames_per_second", "framework", "imageConfig", "motion", "music",
-        "musicConfig", "num_frames", "num_inference_steps", "projectId", "prompt_optimizer",
-        "quality", "scriptConfig", "shift", "shortRequestEnhancer", "showExplicitContent",
-        "targetLengthInSeconds", "targetLengthInWords", "videoConfig", "video_quality",
-        "voice", "voiceoverConfig",
-        # the guide (reference §3.2)
+        # the guide (reference §3.2); every OpenAPI field has a typed attribute
         "pro", "camera_fix", "cameraFixed", "voiceId", "guidance_scale", "interpolator_model",
         "num_interpolated_frames", "movementAmplitude", "style", "effectType", "effect",
         "cameraMovement", "motionMode", "soundEffectSwitch", "soundEffectPrompt", "animation",
@@ -144,7 +127,8 @@ EXTRA_FIELDS = ExtraFields(
     },
     documented=UNTYPED_FIELDS,
 )
-# Given through ``extra`` (or ``--set duration=5``) as a number, sent as its wire text.
+# Given as a whole number (the attribute, ``extra`` or ``--set duration=5``), sent as its
+# wire text: the OpenAPI types ``duration`` as a string or an integer, the guide as text.
 _TEXT_NUMBERS = ("duration", "seconds")
 
 
@@ -153,7 +137,7 @@ def with_extra(request: NanoGPTVideoRequest) -> tuple[NanoGPTVideoRequest, dict[
     (see :class:`~prism_async.providers.ExtraFields`), and the raw fields left to send."""
     typed, raw = EXTRA_FIELDS.split(request.extra)
     for field in _TEXT_NUMBERS:
-        value = typed.get(field)
+        value = typed.get(field, getattr(request, field))
         if isinstance(value, int) and not isinstance(value, bool):
             typed[field] = str(value)
     return (attrs.evolve(request, **typed) if typed else request), raw
@@ -187,7 +171,7 @@ def from_video_request(request: VideoRequest) -> NanoGPTVideoRequest:
         model=request.model,
         prompt=request.prompt,
         negative_prompt=request.negative_prompt,
-        duration=None if request.duration is None else str(request.duration),
+        duration=None if request.duration is None else _number_text(request.duration),
         aspect_ratio=request.aspect_ratio,
         resolution=request.resolution,
         generate_audio=request.audio,
@@ -198,16 +182,20 @@ def from_video_request(request: VideoRequest) -> NanoGPTVideoRequest:
     )
 
 
-def _check_choice(field: str, value: str | None, allowed: frozenset[str]) -> None:
-    if value is not None and value not in allowed:
-        raise refuse(field, f"{value!r} is not one of {', '.join(sorted(allowed))}")
+def _number_text(seconds: float) -> str:
+    return str(int(seconds)) if float(seconds).is_integer() else str(seconds)
 
 
-def _check_range(field: str, value: float | None, low: float, high: float) -> None:
-    if value is None:
-        return
-    if isinstance(value, bool) or not low <= value <= high:
-        raise refuse(field, f"{value!r} is outside {low}-{high}")
+def duration_field(model: str, duration: str) -> tuple[str, str]:
+    """The wire key and text a model family documents for a duration: Sora's ``seconds``
+    (``"8"``), Veo's ``"8s"`` (the OpenAPI: "'5s' for Veo2"), anyone else's ``"5"``."""
+    lowered = model.strip().lower()
+    number = duration[:-1] if duration.endswith("s") else duration
+    if lowered.startswith("sora"):
+        return "seconds", number
+    if lowered.startswith("veo"):
+        return "duration", f"{number}s"
+    return "duration", number
 
 
 def _has_media(request: NanoGPTVideoRequest) -> bool:
@@ -230,21 +218,13 @@ def validate(request: NanoGPTVideoRequest) -> None:
             raise refuse("prompt", f"required for mode {request.mode}")
         if not _has_media(request):
             raise refuse("prompt", "required for text-to-video (no image, video or script given)")
-    _check_choice("aspect_ratio", request.aspect_ratio, ASPECT_RATIOS)
-    _check_choice("seconds", request.seconds, SORA_SECONDS)
-    _check_choice("orientation", request.orientation, ORIENTATIONS)
-    _check_choice("mode", request.mode, MODES)
-    _check_choice("voice_language", request.voice_language, VOICE_LANGUAGES)
-    _check_choice("resolution", request.resolution, RESOLUTIONS)
-    _check_range("voice_speed", request.voice_speed, 0.8, 2.0)
-    _check_range("cfg_scale", request.cfg_scale, 0, 20)
+    for field in FIELDS:
+        value = getattr(request, field.attribute)
+        if value is not None and field.attribute != "duration":
+            check_field(field, value)
     _check_durations(request)
-    if request.target_face_index is not None and request.target_face_index < 0:
-        raise refuse("target_face_index", "must be 0 or more")
     audio_duration = request.audio_duration
-    if audio_duration is not None and (
-        isinstance(audio_duration, str) or seconds_of(audio_duration) is None
-    ):
+    if audio_duration is not None and seconds_of(audio_duration) is None:
         raise refuse(
             "audio_duration", f"{audio_duration!r} is not a finite number of seconds above 0"
         )
@@ -263,6 +243,13 @@ def _check_durations(request: NanoGPTVideoRequest) -> None:
             f" {rule} for model {request.model}",
         )
     check_duration(request.duration, rule, provider=NAME, model=request.model)
+    key, _ = duration_field(request.model, request.duration)
+    if key == "seconds" and request.seconds is not None:
+        raise refuse(
+            "duration",
+            f"model {request.model} takes its duration as seconds, and seconds is given too;"
+            " give one",
+        )
 
 
 def video_body_flow(request: NanoGPTVideoRequest) -> Flow[dict[str, Any]]:
@@ -272,8 +259,11 @@ def video_body_flow(request: NanoGPTVideoRequest) -> Flow[dict[str, Any]]:
     body: dict[str, Any] = {"model": request.model}
     for field, key in _PLAIN_FIELDS.items():
         value = getattr(request, field)
-        if value is not None:
-            body[key] = dict(value) if field == "story_config" else value
+        if value is None:
+            continue
+        if field == "duration":
+            key, value = duration_field(request.model, value)
+        body[key] = _plain(value)
     for field, (url_key, inline_key, store_key) in _MEDIA_FIELDS.items():
         media: Media | None = getattr(request, field)
         if media is not None:
@@ -292,6 +282,15 @@ def video_body_flow(request: NanoGPTVideoRequest) -> Flow[dict[str, Any]]:
             body[key] = values
     body.update(raw)
     return body
+
+
+def _plain(value: Any) -> Any:
+    """A value as JSON takes it (mappings as dicts, all the way down)."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
 
 
 def _media(
@@ -319,4 +318,4 @@ def extend_body(request: ExtendRequest) -> dict[str, Any]:
         raise refuse("index", f"{request.index!r} is not a whole number")
     if not 0 <= request.index <= 3:
         raise refuse("index", f"{request.index} is outside 0-3 (one of the job's four videos)")
-    return {"runId": request.run_id, "index": request.index}
+    return {"runId": request.run_id, "taskId": request.run_id, "index": request.index}
