@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import shlex
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -15,6 +16,7 @@ import anyio
 import anyio.to_thread
 import pytest
 
+from prism_async import JobHandle
 from prism_async._cli import main
 from prism_async.testing import EmulatorApp, EmulatorServer
 from prism_async.testing.lipsync import LipsyncEmulator
@@ -59,7 +61,8 @@ LIPSYNC = [
 
 async def submitted(*argv: str, capsys: pytest.CaptureFixture[str]) -> str:
     assert await run_cli(*argv, "--no-wait") == 0
-    return capsys.readouterr().out.strip()
+    (handle,) = shlex.split(capsys.readouterr().out)  # printed as a shell word
+    return handle
 
 
 async def test_cancel_prints_the_canceled_job_and_exits_0(
@@ -67,7 +70,8 @@ async def test_cancel_prints_the_canceled_job_and_exits_0(
 ) -> None:
     handle = await submitted(*LIPSYNC, capsys=capsys)
     assert await run_cli("cancel", handle) == 0
-    assert capsys.readouterr().out.split()[:2] == ["canceled", handle]
+    status, printed = capsys.readouterr().out.split()[:2]
+    assert status == "canceled" and JobHandle.parse(printed).id == JobHandle.parse(handle).id
     assert cancels(server) == 1
 
 
@@ -75,7 +79,7 @@ async def test_cancel_json_prints_one_result_object(
     server: EmulatorServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
     handle = await submitted(*LIPSYNC, capsys=capsys)
-    job_id = handle.split(":", 1)[1]
+    job_id = JobHandle.parse(handle).id
     assert await run_cli("cancel", "--provider", "lipsync", job_id, "--json") == 0
     (line,) = capsys.readouterr().out.splitlines()
     record = json.loads(line)
