@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import attrs
 import pytest
 
 from tests.docs._snippets import Snippet, extract, run_snippet
@@ -25,6 +26,19 @@ def _snippets() -> list[Snippet]:
     return [s for s in found if s.runnable]
 
 
+def _once(snippets: list[Snippet]) -> list[Snippet]:
+    """The snippets, a block whose code an earlier one already has (a guide repeating a
+    README example) marked skipped: running the same program twice proves nothing more."""
+    first: dict[tuple[str, str], Snippet] = {}
+    out: list[Snippet] = []
+    for snippet in snippets:
+        earlier = first.setdefault((snippet.lang, snippet.code), snippet)
+        if earlier is not snippet and snippet.skip is None:
+            snippet = attrs.evolve(snippet, skip=f"the same code as {earlier.id}, run there")
+        out.append(snippet)
+    return out
+
+
 def _check(snippet: Snippet, tmp_path: Path, env: dict[str, str]) -> None:
     done = run_snippet(snippet, tmp_path, env)
     assert done.returncode == 0, (
@@ -34,7 +48,7 @@ def _check(snippet: Snippet, tmp_path: Path, env: dict[str, str]) -> None:
 
 
 @pytest.mark.timeout(180)
-@pytest.mark.parametrize("snippet", _snippets(), ids=lambda s: s.id)
+@pytest.mark.parametrize("snippet", _once(_snippets()), ids=lambda s: s.id)
 def test_snippet_runs(snippet: Snippet, tmp_path: Path, snippet_env: dict[str, str]) -> None:
     if snippet.skip is not None:
         pytest.skip(snippet.skip)
@@ -76,6 +90,12 @@ not run
     print("indented, in a list")
     ```
 """
+
+
+def test_a_repeated_block_runs_once() -> None:
+    page = "```python\nprint(1)\n```\n\n```python\nprint(1)\n```\n"
+    first, second = _once(extract(page, "p.md"))
+    assert (first.skip, second.skip) == (None, "the same code as p.md:1, run there")
 
 
 def test_extract_reads_languages_lines_and_skips() -> None:
