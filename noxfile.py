@@ -59,11 +59,13 @@ def typecheck(session: nox.Session) -> None:
 
 
 # The documentation site: mkdocs with the Material theme, and mkdocstrings for the API
-# reference (read from the source by griffe, so the package need not be importable).
+# reference (read from the source by griffe, so the package need not be installed; ruff
+# formats the signatures it shows).
 DOCS_DEPS = [
     "mkdocs>=1.6",
     "mkdocs-material>=9.5",
     "mkdocstrings[python]>=0.26",
+    "ruff>=0.6",
 ]
 
 
