@@ -1,4 +1,4 @@
-"""Sessions: tests (every installed CPython 3.10-3.14), lint, typecheck, bench."""
+"""Sessions: tests (every installed CPython 3.10-3.14), lint, typecheck, docs, bench."""
 
 from __future__ import annotations
 
@@ -58,6 +58,25 @@ def typecheck(session: nox.Session) -> None:
     session.install(".[cli,postgres]", "mypy>=1.10", "syncsdk", *TEST_DEPS)
     # Paths on the command line: [tool.mypy] packages would check prism_async alone.
     session.run("mypy", "--strict", "prism_async", "tests", "benchmarks", "examples")
+
+
+# The documentation site: mkdocs with the Material theme, and mkdocstrings for the API
+# reference (read from the source by griffe, so the package need not be installed; ruff
+# formats the signatures it shows).
+DOCS_DEPS = [
+    "mkdocs>=1.6",
+    "mkdocs-material>=9.5",
+    "mkdocstrings[python]>=0.26",
+    "ruff>=0.6",
+]
+
+
+@nox.session(python="3.11")
+def docs(session: nox.Session) -> None:
+    """Build the documentation site (guides and API reference) into site/, warnings as
+    errors. Its code blocks are run by the tests (tests/docs/)."""
+    session.install(*DOCS_DEPS)
+    session.run("mkdocs", "build", "--strict", "--site-dir", "site", *session.posargs)
 
 
 @nox.session(python="3.11")
