@@ -64,5 +64,8 @@ def print_handle(handle: JobHandle, *, as_json: bool) -> None:
     if as_json:
         print_result(just_created(handle), as_json=True, handle=handle)
         return
-    sys.stdout.write(f"{quoted(handle)}\n")
+    # On a terminal, a shell word to paste; on a pipe, the bare handle, so that
+    # handle=$(prism-async generate ... --no-wait) holds the handle itself, not its quotes.
+    text = quoted(handle) if sys.stdout.isatty() else str(handle)
+    sys.stdout.write(f"{text}\n")
     sys.stdout.flush()

@@ -145,14 +145,20 @@ def run_snippet(
     )
 
 
+#: Seconds an emulated lipsync job stays PENDING (long enough for a CLI process to cancel it).
+_LIPSYNC_PENDING = 2.0
+
+
 def _emulators() -> list[NanoGPTEmulator | PrismEmulator | LipsyncEmulator]:
     """One emulator of each API, with jobs that end within a fraction of a second and
-    balances no session of snippets can spend."""
+    balances no session of snippets can spend. Lipsync jobs stay PENDING a little longer:
+    the cancel examples cancel a job that is still pending (the only one the API cancels),
+    a command or two after creating it."""
     quick = _EMULATED_SECONDS
     return [
         NanoGPTEmulator(queue_seconds=0.0, run_seconds=quick, balance=Decimal(10**6)),
         PrismEmulator(queue_seconds=0.0, run_seconds=quick, credits=10**9),
-        LipsyncEmulator(queue_seconds=0.0, run_seconds=quick, concurrency_limit=100),
+        LipsyncEmulator(queue_seconds=_LIPSYNC_PENDING, run_seconds=quick, concurrency_limit=100),
     ]
 
 
