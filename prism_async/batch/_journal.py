@@ -66,6 +66,8 @@ class JournalEntry:
         results: Terminal results by job handle string (``GenerationResult.to_dict()``).
         downloads: Downloaded files by ``(handle string, output index)``.
         error: Why it was refused, unsent or is uncertain.
+        receipt: What its create answered (handles, cost, balance...), where the journal
+            keeps it.
     """
 
     key: str
@@ -77,6 +79,7 @@ class JournalEntry:
     results: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)
     downloads: Mapping[tuple[str, int], Path] = attrs.field(factory=dict)
     error: str | None = None
+    receipt: SubmitReceipt | None = None
 
 
 @runtime_checkable

@@ -14,7 +14,8 @@ Version 1::
 
 Version 2 (many workers)::
 
-    items + lease_until (the owner's lease), worker (its name: host:pid)
+    items + lease_until (the owner's lease), worker (its name: host:pid), receipt (what
+            the create answered: SubmitReceipt.to_dict())
     spend(id, provider, kind, owner, taken_at, settled_at)  -- every worker's paid calls,
                                                         for request budgets they share
 """
@@ -73,6 +74,7 @@ _MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE prism_async.items ADD COLUMN IF NOT EXISTS lease_until TIMESTAMPTZ;
     ALTER TABLE prism_async.items ADD COLUMN IF NOT EXISTS worker TEXT;
+    ALTER TABLE prism_async.items ADD COLUMN IF NOT EXISTS receipt JSONB;
     CREATE INDEX IF NOT EXISTS items_by_owner ON prism_async.items (batch, owner);
     CREATE TABLE IF NOT EXISTS prism_async.spend (
         id BIGSERIAL PRIMARY KEY,

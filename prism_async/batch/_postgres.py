@@ -67,7 +67,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, TypeVar
 
 from prism_async._errors import JournalError
-from prism_async._results import GenerationResult, JobHandle
+from prism_async._results import GenerationResult, JobHandle, SubmitReceipt
 from prism_async.batch._journal import (
     CLEARABLE_STATES,
     BatchSummary,
@@ -122,7 +122,7 @@ INSERT INTO prism_async.items AS items (batch, key, provider, fingerprint, idemp
 VALUES ($1, $2, $3, $4, $5, 'submitting', NULL, NULL, $6, now(), {_LEASE}, $8)
 ON CONFLICT (batch, key) DO UPDATE SET provider = EXCLUDED.provider,
     fingerprint = EXCLUDED.fingerprint, idempotency_key = EXCLUDED.idempotency_key,
-    state = 'submitting', handles = NULL, error = NULL, owner = EXCLUDED.owner,
+    state = 'submitting', handles = NULL, error = NULL, receipt = NULL, owner = EXCLUDED.owner,
     updated_at = EXCLUDED.updated_at, lease_until = EXCLUDED.lease_until,
     worker = EXCLUDED.worker
 WHERE (items.state IN ('refused', 'unsent')
@@ -522,6 +522,25 @@ class PostgresJournal(StateNotes):
 
         await self._run(update)
 
+    #: The receipt of each submission is kept (``items.receipt``).
+    stores_receipts = True
+
+    async def _update_with_receipt(self, key: str, handles: str, receipt: str) -> None:
+        async def update(conn: asyncpg.Connection) -> None:
+            status = await conn.execute(
+                "UPDATE prism_async.items SET state = $3, handles = $4, error = NULL,"
+                " receipt = $5::jsonb, updated_at = now() WHERE batch = $1 AND key = $2",
+                self.batch,
+                key,
+                ItemState.SUBMITTED.value,
+                handles,
+                receipt,
+            )
+            if status != "UPDATE 1":
+                raise KeyError(f"journal has no item {key!r}")
+
+        await self._run(update)
+
     async def record_result(self, key: str, handle: JobHandle, result: GenerationResult) -> None:
         """Note a job's terminal result; the item is finished once each job has one."""
         text = json.dumps(result.to_dict())
@@ -700,8 +719,8 @@ class PostgresJournal(StateNotes):
 
 async def _lookup(conn: asyncpg.Connection, batch: str, key: str) -> JournalEntry | None:
     row = await conn.fetchrow(
-        "SELECT provider, fingerprint, idempotency_key, state, handles, error"
-        " FROM prism_async.items WHERE batch = $1 AND key = $2",
+        "SELECT provider, fingerprint, idempotency_key, state, handles, error,"
+        " receipt::text AS receipt FROM prism_async.items WHERE batch = $1 AND key = $2",
         batch,
         key,
     )
@@ -734,6 +753,7 @@ async def _lookup(conn: asyncpg.Connection, batch: str, key: str) -> JournalEntr
         results=results,
         downloads=downloads,
         error=row["error"],
+        receipt=SubmitReceipt.from_dict(json.loads(row["receipt"])) if row["receipt"] else None,
     )
 
 

@@ -76,7 +76,7 @@ from typing import Literal, NoReturn, TypeVar
 import anyio.to_thread
 
 from prism_async._errors import JournalError
-from prism_async._results import GenerationResult, JobHandle
+from prism_async._results import GenerationResult, JobHandle, SubmitReceipt
 from prism_async.batch._journal import (
     CLEARABLE_STATES,
     BatchSummary,
@@ -122,6 +122,7 @@ CREATE TABLE IF NOT EXISTS downloads (
     PRIMARY KEY (handle, output)
 );
 CREATE INDEX IF NOT EXISTS downloads_by_key ON downloads (key);
+CREATE TABLE IF NOT EXISTS receipts (key TEXT PRIMARY KEY, receipt TEXT NOT NULL);
 """
 
 # A create may be (re)sent for a key in these states: never seen, refused, never sent, or a
@@ -439,6 +440,27 @@ class SQLiteJournal(StateNotes):
 
         await self._run(update)
 
+    #: The receipt of each submission is kept (table ``receipts``, added to a journal of an
+    #: older version when it is opened: additive, so that version still reads it).
+    stores_receipts = True
+
+    async def _update_with_receipt(self, key: str, handles: str, receipt: str) -> None:
+        def update(conn: sqlite3.Connection) -> None:
+            cursor = conn.execute(
+                "UPDATE items SET state = ?, handles = ?, error = NULL, updated_at = ?"
+                " WHERE key = ?",
+                (ItemState.SUBMITTED.value, handles, _now(), key),
+            )
+            if cursor.rowcount != 1:
+                raise KeyError(f"journal has no item {key!r}")
+            conn.execute(
+                "INSERT INTO receipts (key, receipt) VALUES (?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET receipt = excluded.receipt",
+                (key, receipt),
+            )
+
+        await self._run(update)
+
     async def record_result(self, key: str, handle: JobHandle, result: GenerationResult) -> None:
         """Note a job's terminal result; the item is finished once each job has one."""
         text = json.dumps(result.to_dict())
@@ -487,7 +509,7 @@ class SQLiteJournal(StateNotes):
 
         def forget(conn: sqlite3.Connection) -> JournalEntry:
             entry = self._clearable(conn, key, "forget")
-            for table in ("items", "results", "downloads"):
+            for table in ("items", "results", "downloads", "receipts"):
                 conn.execute(f"DELETE FROM {table} WHERE key = ?", (key,))
             return entry
 
@@ -567,6 +589,10 @@ def _lookup(conn: sqlite3.Connection, key: str) -> JournalEntry | None:
             "SELECT handle, output, path FROM downloads WHERE key = ?", (key,)
         )
     }
+    try:
+        kept = conn.execute("SELECT receipt FROM receipts WHERE key = ?", (key,)).fetchone()
+    except sqlite3.OperationalError:  # a journal of an older version, opened read-only
+        kept = None
     return JournalEntry(
         key=key,
         provider=provider,
@@ -577,6 +603,7 @@ def _lookup(conn: sqlite3.Connection, key: str) -> JournalEntry | None:
         results=results,
         downloads=downloads,
         error=error,
+        receipt=SubmitReceipt.from_dict(json.loads(kept[0])) if kept else None,
     )
 
 

@@ -24,7 +24,15 @@ import pytest
 
 from prism_async import Client
 from prism_async._errors import JournalError, JournalLockedError
-from prism_async._results import Cost, CostUnit, GenerationResult, JobHandle, JobStatus, Output
+from prism_async._results import (
+    Cost,
+    CostUnit,
+    GenerationResult,
+    JobHandle,
+    JobStatus,
+    Output,
+    SubmitReceipt,
+)
 from prism_async.batch import ItemState, Journal, SQLiteJournal, run_batch
 from prism_async.batch._postgres import SCHEMA_VERSION, PostgresJournal, is_postgres_url
 from prism_async.providers.nanogpt import NanoGPTProvider
@@ -191,6 +199,28 @@ async def test_each_transition_is_noted_with_its_error(journal: AnyJournal) -> N
         entry = await journal.lookup(key)
         assert entry is not None
         assert (entry.state, entry.error, entry.idempotency_key) == (state, f"why {key}", "k-1")
+
+
+async def test_a_submissions_receipt_is_kept_and_read_back(journal: AnyJournal) -> None:
+    receipt = SubmitReceipt(
+        (handle(1), handle(2)),
+        provider="nanogpt",
+        cost=Cost(amount=Decimal("0.5"), unit=CostUnit.USD, estimated=True),
+        balance=Cost(amount=Decimal("99.5"), unit=CostUnit.USD),
+    )
+    assert await claim(journal, "a")
+    await journal.record_submitted("a", receipt)
+    entry = await journal.lookup("a")
+    assert entry is not None and entry.state is ItemState.SUBMITTED
+    assert entry.handles == (handle(1), handle(2))
+    assert entry.receipt == receipt
+    assert entry.receipt is not None and entry.receipt.balance == receipt.balance
+    assert entry.receipt.cost == receipt.cost
+    # Plain handles (no receipt) are noted as before, with none.
+    assert await claim(journal, "b")
+    await journal.record_submitted("b", [handle(3)])
+    plain = await journal.lookup("b")
+    assert plain is not None and plain.handles == (handle(3),) and plain.receipt is None
 
 
 async def test_a_write_for_an_unknown_key_raises_key_error(journal: AnyJournal) -> None:
