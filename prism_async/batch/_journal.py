@@ -27,6 +27,7 @@ __all__ = [
     "SharedJournal",
     "StateNotes",
     "UncertainItem",
+    "clearable",
     "summarize",
 ]
 
@@ -212,6 +213,24 @@ class ItemNotClearable(PrismAsyncError, LookupError):
         super().__init__(message)
         self.key = key
         self.state = state
+
+
+def clearable(entry: JournalEntry | None, key: str, journal: str, verb: str) -> JournalEntry:
+    """``entry`` if ``forget`` or ``retry`` (``verb``) may clear it.
+
+    Raises:
+        ItemNotClearable: No such item, or it is not uncertain or refused.
+    """
+    if entry is None:
+        raise ItemNotClearable(f"{journal}: no item {key!r}", key=key, state=None)
+    if entry.state not in CLEARABLE_STATES:
+        raise ItemNotClearable(
+            f"{journal}: item {key!r} is {entry.state.value}, not uncertain or refused: only"
+            f" those can be cleared with {verb}",
+            key=key,
+            state=entry.state,
+        )
+    return entry
 
 
 @attrs.frozen(kw_only=True)

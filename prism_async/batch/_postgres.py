@@ -72,11 +72,11 @@ from prism_async.batch._journal import (
     CLEARABLE_STATES,
     BatchSummary,
     Holding,
-    ItemNotClearable,
     ItemState,
     JournalEntry,
     StateNotes,
     UncertainItem,
+    clearable,
     summarize,
 )
 from prism_async.batch._pg_budget import SharedSpend
@@ -424,22 +424,28 @@ class PostgresJournal(StateNotes):
 
         async def claim(conn: asyncpg.Connection) -> bool:
             won = await conn.fetchval(
-                _CLAIM,
-                self.batch,
-                key,
-                provider,
-                fingerprint,
-                idempotency_key,
-                self.owner,
-                self.lease,
-                self.worker,
-                self._started,
+                _CLAIM, *self._row(key, provider, fingerprint, idempotency_key), self._started
             )
             return won is not None
 
         return await self._run(claim)
 
     # --- many workers ---------------------------------------------------------------------
+
+    def _row(
+        self, key: str, provider: str, fingerprint: str, idempotency_key: str
+    ) -> tuple[Any, ...]:
+        """``$1``-``$8`` of a claim or a reservation: the item, and this worker's lease."""
+        return (
+            self.batch,
+            key,
+            provider,
+            fingerprint,
+            idempotency_key,
+            self.owner,
+            self.lease,
+            self.worker,
+        )
 
     def _holding(self, row: Mapping[str, Any]) -> Holding:
         state = ItemState(row["state"])
@@ -461,15 +467,7 @@ class PostgresJournal(StateNotes):
 
         async def take(conn: asyncpg.Connection) -> Holding:
             reserved = await conn.fetchval(
-                _RESERVE,
-                self.batch,
-                key,
-                provider,
-                fingerprint,
-                idempotency_key,
-                self.owner,
-                self.lease,
-                self.worker,
+                _RESERVE, *self._row(key, provider, fingerprint, idempotency_key)
             )
             if reserved is not None:
                 return Holding.FREE
@@ -704,17 +702,7 @@ class PostgresJournal(StateNotes):
             self.batch,
             key,
         )
-        entry = await _lookup(conn, self.batch, key)
-        if entry is None:
-            raise ItemNotClearable(f"journal {self.shown}: no item {key!r}", key=key, state=None)
-        if entry.state not in CLEARABLE_STATES:
-            raise ItemNotClearable(
-                f"journal {self.shown}: item {key!r} is {entry.state.value}, not uncertain"
-                f" or refused: only those can be cleared with {verb}",
-                key=key,
-                state=entry.state,
-            )
-        return entry
+        return clearable(await _lookup(conn, self.batch, key), key, f"journal {self.shown}", verb)
 
 
 async def _lookup(conn: asyncpg.Connection, batch: str, key: str) -> JournalEntry | None:

@@ -78,13 +78,12 @@ import anyio.to_thread
 from prism_async._errors import JournalError
 from prism_async._results import GenerationResult, JobHandle, SubmitReceipt
 from prism_async.batch._journal import (
-    CLEARABLE_STATES,
     BatchSummary,
-    ItemNotClearable,
     ItemState,
     JournalEntry,
     StateNotes,
     UncertainItem,
+    clearable,
     summarize,
 )
 from prism_async.batch._lock import JournalLock
@@ -538,17 +537,7 @@ class SQLiteJournal(StateNotes):
         return await self._run(retry)
 
     def _clearable(self, conn: sqlite3.Connection, key: str, verb: str) -> JournalEntry:
-        entry = _lookup(conn, key)
-        if entry is None:
-            raise ItemNotClearable(f"journal {self.path}: no item {key!r}", key=key, state=None)
-        if entry.state not in CLEARABLE_STATES:
-            raise ItemNotClearable(
-                f"journal {self.path}: item {key!r} is {entry.state.value}, not uncertain"
-                f" or refused: only those can be cleared with {verb}",
-                key=key,
-                state=entry.state,
-            )
-        return entry
+        return clearable(_lookup(conn, key), key, f"journal {self.path}", verb)
 
 
 def _summary(conn: sqlite3.Connection) -> BatchSummary:
