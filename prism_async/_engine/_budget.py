@@ -19,10 +19,14 @@ class SharedBudget(Protocol):
     share): the engine takes one before every paid call, besides its own
     :class:`RateBudget`, and settles it once the call is answered (or never sent)."""
 
-    async def take(self, provider: str, kind: str, rate: Rate) -> object:
-        """Wait until the shared window has room for one call; a token for
-        :meth:`settle`. Raises :class:`~prism_async._errors.JournalError` if the store
-        fails (the call is then not sent)."""
+    async def take(
+        self, provider: str, kind: str, rate: Rate, jobs_limit: int | None = None
+    ) -> object:
+        """Wait until the shared window has room for one call (and, given the plan's
+        ``jobs_limit``, until fewer jobs of the provider are in flight across every
+        process); a token for :meth:`settle`. Raises
+        :class:`~prism_async._errors.JournalError` if the store fails (the call is then
+        not sent)."""
         ...
 
     async def settle(self, token: object) -> None:

@@ -30,7 +30,7 @@ from prism_async._events import (
 )
 from prism_async._http import Flow, HttpRequest, HttpResponse, ReadFile, StatFile
 from prism_async._policy import PollPolicy
-from prism_async._provider import SupportsCancel, VideoProvider, WebhookCall
+from prism_async._provider import SupportsCancel, SupportsJobLimit, VideoProvider, WebhookCall
 from prism_async._results import GenerationResult, JobHandle, JobOutcome, JobStatus
 from prism_async._retry_after import parse_retry_after
 from prism_async._transport import Transport
@@ -375,7 +375,10 @@ class Engine:
         token: object = None
         if shared is not None and budget is not None:
             try:
-                token = await shared.take(provider.name, request.kind, budget.rate)
+                limit = (
+                    provider.max_jobs_in_flight if isinstance(provider, SupportsJobLimit) else None
+                )
+                token = await shared.take(provider.name, request.kind, budget.rate, limit)
             except BaseException:
                 budget.settle(stamp)
                 raise

@@ -11,6 +11,11 @@ the last free place. A call taken and never settled (its worker killed) stops co
 in flight once its worker is gone (its presence lock released: see
 :mod:`~prism_async.batch._postgres`), or at the latest after :data:`STALE_AFTER` seconds,
 and counts from then on as settled when it was taken.
+
+A plan's limit of jobs in flight (lipsync's concurrency slots, ``SupportsJobLimit``) is per
+account too: given one, a create goes only while fewer jobs of the provider are in flight
+across every live worker on the database (its items being created or waited on, and its
+creates on their way), checked under the same lock.
 """
 
 from __future__ import annotations
@@ -70,8 +75,22 @@ DELETE FROM prism_async.spend WHERE provider = $1 AND kind = $2
   AND taken_at < clock_timestamp() - make_interval(secs => $3::float8 + $4::float8)
 """
 
+# The plan's jobs in flight, every worker's: items being created or waited on by a live
+# worker, plus creates of live workers on their way (taken here, not yet answered).
+_JOBS = f"""
+SELECT (SELECT count(*) FROM prism_async.items AS items
+        WHERE provider = $1 AND state IN ('submitting', 'submitted')
+          AND COALESCE(items.lease_until > now(), true) AND {owner_live("items")})
+     + (SELECT count(*) FROM prism_async.spend AS s
+        WHERE provider = $1 AND settled_at IS NULL
+          AND taken_at > clock_timestamp() - make_interval(secs => {STALE_AFTER}::float8)
+          AND {owner_live("s")})
+"""
+
 #: How often a taker whose window is full of calls in flight looks again (seconds).
 _RECHECK = 0.05
+#: How often a taker waiting for one of the plan's job slots looks again (seconds).
+_SLOT_RECHECK = 0.25
 
 Run = Callable[[Callable[["asyncpg.Connection"], Awaitable[Any]]], Awaitable[Any]]
 
@@ -88,20 +107,34 @@ class SharedSpend:
         # One taker per provider and kind in this process asks the database at a time.
         self._locks: dict[tuple[str, str], anyio.Lock] = {}
 
-    async def take(self, provider: str, kind: str, rate: Rate) -> object:
+    async def take(
+        self, provider: str, kind: str, rate: Rate, jobs_limit: int | None = None
+    ) -> object:
         lock = self._locks.setdefault((provider, kind), anyio.Lock())
         async with lock:
             while True:
-                wait = await self._run(lambda conn: self._try(conn, provider, kind, rate))
+                wait = await self._run(
+                    lambda conn: self._try(conn, provider, kind, rate, jobs_limit)
+                )
                 if isinstance(wait, int):
                     return wait
                 await anyio.sleep(wait)
 
     async def _try(
-        self, conn: asyncpg.Connection, provider: str, kind: str, rate: Rate
+        self,
+        conn: asyncpg.Connection,
+        provider: str,
+        kind: str,
+        rate: Rate,
+        jobs_limit: int | None,
     ) -> int | float:
-        """A token (the row id) if the window has room, else seconds to wait."""
+        """A token (the row id) if the window (and the plan) has room, else seconds to
+        wait."""
         await conn.execute(_LOCK, provider, kind)
+        if jobs_limit is not None:
+            running = await conn.fetchval(_JOBS, provider)
+            if running >= jobs_limit:
+                return _SLOT_RECHECK
         row = await conn.fetchrow(_COUNT, provider, kind, rate.per_seconds, STALE_AFTER)
         if row["n"] < rate.requests:
             await conn.execute(_FORGET_OLD, provider, kind, rate.per_seconds, STALE_AFTER)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import collections
 import signal
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from decimal import Decimal
 
@@ -22,6 +22,9 @@ import asyncpg
 import attrs
 import pytest
 
+from prism_async import Client, EngineConfig, Media, PollPolicy
+from prism_async.batch import BatchItem, BatchOutcome, PostgresJournal, run_batch
+from prism_async.providers.lipsync import AudioTrack, LipsyncProvider, LipsyncRequest
 from prism_async.testing import EmulatorServer
 from prism_async.testing.lipsync import LipsyncEmulator
 from prism_async.testing.nanogpt import NanoGPTEmulator
@@ -245,3 +248,41 @@ async def test_three_workers_killed_drained_and_replaced_create_and_finish_each_
         assert len(times) == ITEMS // 3, provider
         for first, last in zip(times, times[BUDGET:], strict=False):
             assert (last - first).total_seconds() >= WINDOW * 0.98, provider
+
+
+async def test_two_workers_share_the_plans_job_slots_through_the_journal(
+    postgres_url: str,
+) -> None:
+    """Lipsync's plan allows 2 jobs at once per account: two workers, each allowed 2 by its
+    own fan-out, together never run more than 2 (the API's concurrency 429 never comes)."""
+    emulator = LipsyncEmulator(
+        queue_seconds=0.1, run_seconds=0.5, concurrency_limit=2, create_limit_per_minute=10**6
+    )
+    url = await fresh_database(postgres_url) + "?batch=slots"
+    config = EngineConfig(poll=PollPolicy(first_delay=0.1, min_interval=0.1, max_interval=0.2))
+
+    def items() -> Iterator[BatchItem]:
+        for n in range(12):
+            track = AudioTrack(audio=Media.from_url(f"https://a.example/{n}.wav"))
+            video = Media.from_url("https://v.example/face.mp4")
+            request = LipsyncRequest(model="lipsync-2", video=video, audio=[track])
+            yield BatchItem(key=f"lip-{n}", provider="lipsync", request=request)
+
+    async def worker(base_url: str, seen: list[BatchOutcome]) -> None:
+        provider = LipsyncProvider(
+            api_key=emulator.api_key, base_url=base_url, max_jobs_in_flight=2
+        )
+        async with Client(provider, config=config) as client, PostgresJournal(url) as journal:
+            async for outcome in run_batch(client, items(), journal=journal):
+                seen.append(outcome)
+
+    seen: list[BatchOutcome] = []
+    async with EmulatorServer([emulator]) as server, anyio.create_task_group() as tasks:
+        for _ in range(2):
+            tasks.start_soon(worker, server.base_url("lipsync"), seen)
+
+    assert emulator.creates == 12
+    assert emulator.counts.by_status[429] == 0  # never over the plan, across both workers
+    assert sorted(o.key for o in seen if not o.from_journal) == sorted(
+        f"lip-{n}" for n in range(12)
+    )
