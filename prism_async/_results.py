@@ -357,6 +357,9 @@ class SubmitReceipt(tuple[JobHandle, ...]):
         latency_typical_s: The typical time to completion, in seconds (Prism).
         latency_busy_s: The time to completion at busy periods, in seconds (Prism).
         template_id: The template the jobs were made from (Prism template generate).
+        statuses: The status the create answered for each job, by job id (``queued``, or
+            ``running`` where a Prism template generate says ``generating``); a job not
+            named here was created queued.
     """
 
     provider: str
@@ -368,6 +371,7 @@ class SubmitReceipt(tuple[JobHandle, ...]):
     latency_typical_s: float | None
     latency_busy_s: float | None
     template_id: str | None
+    statuses: Mapping[str, JobStatus]
 
     def __new__(
         cls,
@@ -382,6 +386,7 @@ class SubmitReceipt(tuple[JobHandle, ...]):
         latency_typical_s: float | None = None,
         latency_busy_s: float | None = None,
         template_id: str | None = None,
+        statuses: Mapping[str, JobStatus] | None = None,
     ) -> SubmitReceipt:
         self = super().__new__(cls, tuple(handles))
         facts: dict[str, Any] = {
@@ -394,6 +399,7 @@ class SubmitReceipt(tuple[JobHandle, ...]):
             "latency_typical_s": latency_typical_s,
             "latency_busy_s": latency_busy_s,
             "template_id": template_id,
+            "statuses": FrozenDict(statuses or {}),
         }
         for name, value in facts.items():
             object.__setattr__(self, name, value)
@@ -434,6 +440,7 @@ class SubmitReceipt(tuple[JobHandle, ...]):
             "latency_typical_s": self.latency_typical_s,
             "latency_busy_s": self.latency_busy_s,
             "template_id": self.template_id,
+            "statuses": dict(self.statuses),
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -459,6 +466,7 @@ class SubmitReceipt(tuple[JobHandle, ...]):
             latency_typical_s=data.get("latency_typical_s"),
             latency_busy_s=data.get("latency_busy_s"),
             template_id=data.get("template_id"),
+            statuses={job: JobStatus(value) for job, value in (data.get("statuses") or {}).items()},
             **costs,
         )
 

@@ -169,6 +169,21 @@ async def test_no_wait_json_prints_one_result_object_per_job(
         assert record["provider"] == "prism"
 
 
+async def test_no_wait_json_says_the_status_the_create_answered(
+    server: EmulatorServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A direct generation is created queued; a template generate answers "generating".
+    direct = ("--provider", "prism", "--model", "veo-3.1", "--prompt", "x")
+    assert await run_cli("generate", *direct, "--no-wait", "--json") == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "queued"
+    template = (
+        "--provider", "prism", "--template", "featured-product-spin",
+        "--var", "product=Desk lamp",
+    )  # fmt: skip
+    assert await run_cli("generate", *template, "--no-wait", "--json") == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "running"
+
+
 async def test_every_json_line_of_generate_wait_and_status_is_a_result_object(
     server: EmulatorServer, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -24,7 +24,7 @@ from prism_async._errors import GenerationFailed, PollTimeout, RequestValidation
 from prism_async._media import Media
 from prism_async._provider import SupportsModels
 from prism_async._requests import VideoRequest
-from prism_async._results import JobHandle, JobStatus
+from prism_async._results import JobHandle, JobStatus, SubmitReceipt
 
 __all__ = ["run_command"]
 
@@ -126,7 +126,7 @@ async def _generate(args: argparse.Namespace, environ: Mapping[str, str]) -> int
         notes.answered(handles)
         if args.no_wait:
             for handle in handles:
-                print_handle(handle, as_json=args.json)
+                print_handle(handle, as_json=args.json, receipt=SubmitReceipt.of(handles))
             return 0
         from prism_async._cli._progress import live_job_line
 

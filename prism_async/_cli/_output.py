@@ -7,7 +7,7 @@ import shlex
 import sys
 from typing import TextIO
 
-from prism_async._results import GenerationResult, JobHandle, JobStatus
+from prism_async._results import GenerationResult, JobHandle, JobStatus, SubmitReceipt
 
 __all__ = ["just_created", "print_handle", "print_result", "quoted"]
 
@@ -17,13 +17,12 @@ def quoted(handle: JobHandle) -> str:
     return shlex.quote(str(handle))
 
 
-def just_created(handle: JobHandle) -> GenerationResult:
-    """A job as its create left it, before any status was fetched: ``queued``.
-
-    The providers' submit flows answer handles, not results, so the status a create
-    answered is not known here; every API documents a just-created job as queued or
-    pending (Prism's template generate may say ``generating`` already)."""
-    return GenerationResult(provider=handle.provider, id=handle.id, status=JobStatus.QUEUED)
+def just_created(handle: JobHandle, receipt: SubmitReceipt | None = None) -> GenerationResult:
+    """A job as its create left it, before any status was fetched: the status the create
+    answered (the receipt's ``statuses``: Prism's template generate may say ``generating``,
+    i.e. running), else ``queued``, as every API documents a just-created job."""
+    status = receipt.statuses.get(handle.id, JobStatus.QUEUED) if receipt else JobStatus.QUEUED
+    return GenerationResult(provider=handle.provider, id=handle.id, status=status)
 
 
 def print_result(
@@ -58,11 +57,11 @@ def print_result(
     stream.flush()
 
 
-def print_handle(handle: JobHandle, *, as_json: bool) -> None:
+def print_handle(handle: JobHandle, *, as_json: bool, receipt: SubmitReceipt | None = None) -> None:
     """A job just created (``generate --no-wait``): its handle as a shell word, or with
     ``as_json`` its result object as created (:func:`just_created`) plus ``handle``."""
     if as_json:
-        print_result(just_created(handle), as_json=True, handle=handle)
+        print_result(just_created(handle, receipt), as_json=True, handle=handle)
         return
     # On a terminal, a shell word to paste; on a pipe, the bare handle, so that
     # handle=$(prism-async generate ... --no-wait) holds the handle itself, not its quotes.

@@ -193,6 +193,11 @@ def parse_submit(response: HttpResponse) -> SubmitReceipt:
         latency_typical_s=typical,
         latency_busy_s=latency.busy if latency is not None else None,
         template_id=data.template_id,
+        statuses={
+            str(g.id or g.generation_id): STATUSES.normalize(g.status)
+            for g in started
+            if g.status is not None
+        },
     )
 
 
