@@ -82,8 +82,11 @@ def docs(session: nox.Session) -> None:
 @nox.session(python="3.11")
 def bench(session: nox.Session) -> None:
     """The benchmark suite: the client's CPU, memory, loop lag, detection lag and import
-    time, measured and printed, never asserted (``nox -s bench -- --full``; default
-    ``--quick``; ``--only cpu,sdk,memory,lag,import,webhooks``). See benchmarks/README.md."""
-    # syncsdk: the official lipsync SDK, which table 2 compares with.
-    session.install(".[cli]", "syncsdk")
+    time, and items/s of one and three workers sharing a PostgreSQL journal, measured and
+    printed, never asserted (``nox -s bench -- --full``; default ``--quick``;
+    ``--only cpu,sdk,memory,lag,import,webhooks,workers``). See benchmarks/README.md."""
+    # syncsdk: the official lipsync SDK, which table 2 compares with. postgres (asyncpg)
+    # and pytest: table 7's PostgresJournal and the tests' throwaway PostgreSQL server
+    # (tests/_postgres.py; Debian's postgresql package, else the table is skipped).
+    session.install(".[cli,postgres]", "syncsdk", "pytest>=8")
     session.run("python", "-m", "benchmarks", *(session.posargs or ["--quick"]))

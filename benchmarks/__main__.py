@@ -1,7 +1,7 @@
 """Benchmarks of prism-async's own cost: measured and printed, never asserted in tests.
 
 Run with ``nox -s bench`` or ``python -m benchmarks [--quick|--full] [--only TABLES]``
-(``--only cpu,sdk,memory,lag,import,webhooks``; ``--save FILE`` also writes the tables as
+(``--only cpu,sdk,memory,lag,import,webhooks,workers``; ``--save FILE`` also writes the tables as
 Markdown). Quick mode (the default) takes under a minute on two cores, full mode under
 ten. See ``benchmarks/README.md`` for what each table measures and the latest results.
 
@@ -22,6 +22,9 @@ the server counts the requests. The tables:
 6. ``webhooks``: 1,000 lipsync jobs waited on by long poll and by signed callback (the
    client serving its receiver): status requests per job, detection lag,
    callback-to-result latency and CPU per job.
+7. ``workers``: items per second of one batch of NanoGPT and lipsync items run by one
+   worker process and by three sharing one PostgreSQL journal (the tests' throwaway
+   server; skipped, saying why, without asyncpg or the server binaries).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from benchmarks import (
     table_memory,
     table_sdk,
     table_webhooks,
+    table_workers,
 )
 from benchmarks.lab import Lab
 from benchmarks.machine import describe
@@ -54,6 +58,7 @@ TABLES: dict[str, Callable[[Lab], Table]] = {
     "sdk": table_sdk.build,
     "lag": table_lag.build,
     "webhooks": table_webhooks.build,
+    "workers": table_workers.build,
 }
 
 

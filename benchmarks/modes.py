@@ -40,6 +40,8 @@ class Mode:
         webhook_jobs, webhook_durations: Table 6's lipsync workload, driven with and
             without webhooks.
         import_runs: Fresh interpreters per module in table 5.
+        worker_items: Table 7's batch (half NanoGPT, half lipsync), run once by one worker
+            and once by three sharing one PostgreSQL journal.
         parallel_light: Run the light, mostly idle runs of tables 2 and 4 side by side
             (each with its own server) instead of one after another.
     """
@@ -59,6 +61,7 @@ class Mode:
     webhook_durations: str
     import_runs: int
     parallel_light: bool
+    worker_items: int
 
 
 QUICK = Mode(
@@ -79,6 +82,7 @@ QUICK = Mode(
     webhook_durations="1:2",
     import_runs=5,
     parallel_light=True,
+    worker_items=300,
 )
 
 FULL = Mode(
@@ -97,6 +101,7 @@ FULL = Mode(
     webhook_durations="2:6",
     import_runs=15,
     parallel_light=False,
+    worker_items=2_000,
 )
 
 MODES = {m.name: m for m in (QUICK, FULL)}

@@ -12,9 +12,17 @@ import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-__all__ = ["BenchError", "Server", "python_command", "run_client", "run_script", "serve"]
+__all__ = [
+    "BenchError",
+    "Server",
+    "python_command",
+    "run_client",
+    "run_script",
+    "serve",
+    "spawn_client",
+]
 
 # The repository root: `python -m benchmarks.<module>` must find the package from here.
 _ROOT = Path(__file__).resolve().parent.parent
@@ -105,6 +113,21 @@ def run_client(module: str, spec: dict[str, Any], *, timeout: float = 900.0) -> 
         raise BenchError(f"client {module} failed ({done.returncode}):\n{done.stderr[-4000:]}")
     report: dict[str, Any] = json.loads(lines[-1])
     return report
+
+
+def spawn_client(module: str, spec: dict[str, Any], stderr: IO[str]) -> subprocess.Popen[str]:
+    """Start one client process (``python -m module SPEC_JSON``) that the caller talks to:
+    stdin and stdout are pipes, stderr goes to ``stderr`` (a file: a pipe left unread could
+    fill up and stall the client)."""
+    return subprocess.Popen(
+        python_command(module, json.dumps(spec)),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        text=True,
+        env=_env(),
+        cwd=_ROOT,
+    )
 
 
 def run_script(code: str, args: Sequence[str] = (), *, importtime: bool = False) -> str:

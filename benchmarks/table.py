@@ -39,11 +39,15 @@ class Table:
     rows: list[list[str]] = field(default_factory=list)
     targets: list[Target] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: Why the table was not measured on this machine (printed as its one line), if so.
+    skipped: str = ""
 
     def add(self, *cells: str) -> None:
         self.rows.append(list(cells))
 
     def render(self) -> str:
+        if self.skipped:
+            return f"### {self.title}: skipped ({self.skipped})\n"
         widths = [len(c) for c in self.columns]
         for row in self.rows:
             widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]
