@@ -244,7 +244,8 @@ class PostgresJournal(StateNotes):
         #: Seconds a claim lasts unless renewed (renewed every third of it).
         self.lease = lease
         #: Seconds between two looks at the items other workers hold.
-        self.recheck_interval = min(10.0, max(0.1, lease / 6))
+        # Short: a worker waiting on its peers' last items exits within this of their end.
+        self.recheck_interval = min(2.0, max(0.1, lease / 6))
         #: This worker's name in ``batch status`` (default ``host:pid``).
         self.worker = worker or f"{socket.gethostname()}:{os.getpid()}"
         self._pool_size = max(1, pool_size)
