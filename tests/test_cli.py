@@ -9,21 +9,15 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import anyio
 import pytest
 
-from prism_async._cli import main
 from prism_async.testing import EmulatorApp, EmulatorServer
 from prism_async.testing.lipsync import LipsyncEmulator
 from prism_async.testing.nanogpt import NanoGPTEmulator
 from prism_async.testing.prism import PrismEmulator
+from tests._cli import REQUIRED_KEYS, export, run_cli
 
 pytestmark = pytest.mark.anyio
-
-REQUIRED_KEYS = {
-    "provider", "id", "status", "outputs", "error", "progress", "cost", "created_at",
-    "completed_at",
-}  # fmt: skip
 
 
 @pytest.fixture
@@ -34,15 +28,8 @@ async def server(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[EmulatorServe
         PrismEmulator(run_seconds=0.2),
     ]
     async with EmulatorServer(emulators) as server:
-        for name, env in (("nanogpt", "NANOGPT"), ("lipsync", "SYNC"), ("prism", "PRISM")):
-            monkeypatch.setenv(f"{env}_BASE_URL", server.base_url(name))
-            monkeypatch.setenv(f"{env}_API_KEY", server.api_key(name))
+        export(server, monkeypatch)
         yield server
-
-
-async def run_cli(*argv: str) -> int:
-    # main() runs its own event loop (anyio.run), so it runs in a worker thread here.
-    return await anyio.to_thread.run_sync(main, list(argv))
 
 
 async def test_generate_prints_one_json_result_and_exits_0(

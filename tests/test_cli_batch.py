@@ -8,16 +8,15 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 
-import anyio.to_thread
 import pytest
 
-from prism_async._cli import main
 from prism_async._cli._jsonl import LineError, parse_line, read_items
 from prism_async._requests import VideoRequest
 from prism_async.providers.lipsync import LipsyncRequest
 from prism_async.providers.prism import TemplateRequest
 from prism_async.testing import FAKE_MP4, EmulatorServer
 from prism_async.testing.nanogpt import NanoGPTEmulator
+from tests._cli import export, run_cli
 
 REPO = Path(__file__).parent.parent
 
@@ -27,10 +26,7 @@ async def nanogpt(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[NanoGPTEmula
     """A NanoGPT emulator (real time, quick jobs) that the CLI finds through the env."""
     emulator = NanoGPTEmulator(queue_seconds=0.0, run_seconds=0.2, balance=Decimal(100))
     async with EmulatorServer([emulator]) as server:
-        for name in ("PRISM_API_KEY", "SYNC_API_KEY"):
-            monkeypatch.delenv(name, raising=False)
-        monkeypatch.setenv("NANOGPT_API_KEY", emulator.api_key)
-        monkeypatch.setenv("NANOGPT_BASE_URL", server.base_url("nanogpt"))
+        export(server, monkeypatch)
         yield emulator
 
 
@@ -38,11 +34,6 @@ def line(key: str, prompt: str, **fields: object) -> str:
     return json.dumps(
         {"key": key, "provider": "nanogpt", "model": "veo2-video", "prompt": prompt, **fields}
     )
-
-
-async def run_cli(*argv: str) -> int:
-    # main() calls anyio.run, so it runs in a thread beside the emulator's event loop.
-    return await anyio.to_thread.run_sync(main, list(argv))
 
 
 @pytest.mark.anyio

@@ -16,8 +16,6 @@ from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
 from pathlib import Path
 
-import anyio
-import anyio.to_thread
 import pytest
 
 import prism_async._registry as registry
@@ -39,16 +37,9 @@ from prism_async.batch import (
 from prism_async.testing import EmulatorServer, Fault, FaultKind
 from prism_async.testing.lipsync import LipsyncEmulator
 from prism_async.testing.nanogpt import NanoGPTEmulator
+from tests._cli import export, run_cli
 
 pytestmark = pytest.mark.anyio
-
-KEY_VARIABLES = ("NANOGPT_API_KEY", "PRISM_API_KEY", "SYNC_API_KEY")
-
-
-async def run_cli(*argv: str) -> int:
-    # main() calls anyio.run, so it runs in a thread beside the emulators' event loop.
-    return await anyio.to_thread.run_sync(main, list(argv))
-
 
 Emulators = tuple[NanoGPTEmulator, LipsyncEmulator, EmulatorServer]
 
@@ -58,12 +49,7 @@ async def emulators(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Emulators]
     nano = NanoGPTEmulator(queue_seconds=0.0, run_seconds=0.2, balance=Decimal(100))
     lip = LipsyncEmulator(queue_seconds=0.0, run_seconds=0.2, concurrency_limit=8)
     async with EmulatorServer([nano, lip]) as server:
-        for name in KEY_VARIABLES:
-            monkeypatch.delenv(name, raising=False)
-        monkeypatch.setenv("NANOGPT_API_KEY", nano.api_key)
-        monkeypatch.setenv("NANOGPT_BASE_URL", server.base_url("nanogpt"))
-        monkeypatch.setenv("SYNC_API_KEY", lip.api_key)
-        monkeypatch.setenv("SYNC_BASE_URL", server.base_url("lipsync"))
+        export(server, monkeypatch)
         yield nano, lip, server
 
 

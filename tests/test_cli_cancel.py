@@ -17,14 +17,12 @@ import anyio.to_thread
 import pytest
 
 from prism_async import JobHandle
-from prism_async._cli import main
 from prism_async.testing import EmulatorApp, EmulatorServer
 from prism_async.testing.lipsync import LipsyncEmulator
 from prism_async.testing.nanogpt import NanoGPTEmulator
+from tests._cli import export, run_cli
 
 pytestmark = pytest.mark.anyio
-
-VARIABLES = {"nanogpt": "NANOGPT", "lipsync": "SYNC"}
 
 
 @pytest.fixture
@@ -35,10 +33,7 @@ async def server(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[EmulatorServe
         LipsyncEmulator(queue_seconds=60, run_seconds=60),
     ]
     async with EmulatorServer(emulators) as server:
-        for name, prefix in VARIABLES.items():
-            monkeypatch.setenv(f"{prefix}_BASE_URL", server.base_url(name))
-            monkeypatch.setenv(f"{prefix}_API_KEY", server.api_key(name))
-        monkeypatch.delenv("PRISM_API_KEY", raising=False)
+        export(server, monkeypatch)
         yield server
 
 
@@ -46,11 +41,6 @@ def cancels(server: EmulatorServer) -> int:
     emulator = server.emulators["lipsync"]
     assert isinstance(emulator, LipsyncEmulator)
     return emulator.counts.by_route["cancel"]
-
-
-async def run_cli(*argv: str) -> int:
-    # main() runs its own event loop (anyio.run), so it runs in a worker thread here.
-    return await anyio.to_thread.run_sync(main, list(argv))
 
 
 LIPSYNC = [

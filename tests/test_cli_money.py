@@ -15,20 +15,14 @@ import anyio
 import anyio.to_thread
 import pytest
 
-from prism_async._cli import EXIT_JOURNAL, EXIT_OUTCOME_UNKNOWN, EXIT_REFUSED, main
+from prism_async._cli import EXIT_JOURNAL, EXIT_OUTCOME_UNKNOWN, EXIT_REFUSED
 from prism_async._results import JobHandle
 from prism_async.testing import EmulatorServer, Fault, FaultKind
 from prism_async.testing.lipsync import LipsyncEmulator
 from prism_async.testing.nanogpt import NanoGPTEmulator
+from tests._cli import PREFIXES, export, run_cli
 
 pytestmark = pytest.mark.anyio
-
-KEY_VARIABLES = ("NANOGPT_API_KEY", "PRISM_API_KEY", "SYNC_API_KEY")
-
-
-async def run_cli(*argv: str) -> int:
-    # main() calls anyio.run, so it runs in a thread beside the emulator's event loop.
-    return await anyio.to_thread.run_sync(main, list(argv))
 
 
 @pytest.fixture
@@ -37,10 +31,7 @@ async def nanogpt(
 ) -> AsyncIterator[tuple[NanoGPTEmulator, EmulatorServer]]:
     emulator = NanoGPTEmulator(queue_seconds=0.0, run_seconds=0.2, balance=Decimal(100))
     async with EmulatorServer([emulator]) as server:
-        for name in KEY_VARIABLES:
-            monkeypatch.delenv(name, raising=False)
-        monkeypatch.setenv("NANOGPT_API_KEY", emulator.api_key)
-        monkeypatch.setenv("NANOGPT_BASE_URL", server.base_url("nanogpt"))
+        export(server, monkeypatch)
         yield emulator, server
 
 
@@ -50,10 +41,7 @@ async def lipsync(
 ) -> AsyncIterator[tuple[LipsyncEmulator, EmulatorServer]]:
     emulator = LipsyncEmulator(queue_seconds=0.0, run_seconds=0.2, concurrency_limit=8)
     async with EmulatorServer([emulator]) as server:
-        for name in KEY_VARIABLES:
-            monkeypatch.delenv(name, raising=False)
-        monkeypatch.setenv("SYNC_API_KEY", emulator.api_key)
-        monkeypatch.setenv("SYNC_BASE_URL", server.base_url("lipsync"))
+        export(server, monkeypatch)
         yield emulator, server
 
 
@@ -222,7 +210,8 @@ async def test_a_journal_that_fills_the_disk_loses_no_paid_job(tmp_path: Path) -
     items = 60
     batch, journal = nano_batch(tmp_path / "b.jsonl", items), tmp_path / "j.sqlite"
     async with EmulatorServer([emulator]) as server:
-        env = {k: v for k, v in os.environ.items() if k not in KEY_VARIABLES}
+        keys = {f"{prefix}_API_KEY" for prefix in PREFIXES.values()}
+        env = {k: v for k, v in os.environ.items() if k not in keys}
         env |= {"NANOGPT_API_KEY": emulator.api_key, "NANOGPT_BASE_URL": server.base_url("nanogpt")}
         argv = [sys.executable, "-c", FULL_DISK_CHILD, str(64 * 1024)]
         argv += ["batch", str(batch), "--journal", str(journal), "--concurrency", "8"]

@@ -14,11 +14,10 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 
-import anyio
 import pytest
 
 from prism_async import Client, VideoRequest
-from prism_async._cli import EXIT_FAILED, EXIT_TIMEOUT, main
+from prism_async._cli import EXIT_FAILED, EXIT_TIMEOUT
 from prism_async._cli._emulate import emulators
 from prism_async._cli._parser import build_parser
 from prism_async.providers.nanogpt import NanoGPTProvider
@@ -27,14 +26,11 @@ from prism_async.testing._faults import Fault, FaultKind
 from prism_async.testing.lipsync import LipsyncEmulator
 from prism_async.testing.nanogpt import NanoGPTEmulator
 from prism_async.testing.prism import PrismEmulator
+from tests._cli import REQUIRED_KEYS, export, run_cli
 
 pytestmark = pytest.mark.anyio
 
 ROOT = Path(__file__).resolve().parents[1]
-REQUIRED_KEYS = {
-    "provider", "id", "status", "outputs", "error", "progress", "cost", "created_at",
-    "completed_at",
-}  # fmt: skip
 
 
 @pytest.fixture
@@ -45,15 +41,8 @@ async def server(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[EmulatorServe
         LipsyncEmulator(queue_seconds=0.1, run_seconds=0.2),
     ]
     async with EmulatorServer(emulators_) as server:
-        for name, env in (("nanogpt", "NANOGPT"), ("lipsync", "SYNC"), ("prism", "PRISM")):
-            monkeypatch.setenv(f"{env}_BASE_URL", server.base_url(name))
-            monkeypatch.setenv(f"{env}_API_KEY", server.api_key(name))
+        export(server, monkeypatch)
         yield server
-
-
-async def run_cli(*argv: str) -> int:
-    # main() runs its own event loop (anyio.run), so it runs in a worker thread here.
-    return await anyio.to_thread.run_sync(main, list(argv))
 
 
 def project_version() -> str:
