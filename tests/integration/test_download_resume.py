@@ -103,6 +103,14 @@ async def test_a_server_without_ranges_sends_it_whole_again_and_the_file_is_righ
     assert emulator.files.bytes_sent == 80_000 + len(BIG)
 
 
+def capped(client: Client, folder: Path, *, max_bytes: int | None) -> Downloader:
+    """A downloader of the client's results into ``folder`` that takes at most
+    ``max_bytes`` per file (None: any size)."""
+    return Downloader(
+        client.transport, folder, refresh=client.get, clock=client.engine.clock, max_bytes=max_bytes
+    )
+
+
 async def test_a_download_dropped_several_times_still_completes(
     nano: tuple[NanoGPTEmulator, EmulatorServer], tmp_path: Path
 ) -> None:
@@ -110,9 +118,7 @@ async def test_a_download_dropped_several_times_still_completes(
     emulator.files.drop(after=50_000, times=3)
     async with client_of(server, emulator) as client:
         result = await generated(client)
-        downloader = Downloader(
-            client.transport, tmp_path, refresh=client.get, clock=client.engine.clock
-        )
+        downloader = capped(client, tmp_path, max_bytes=None)
         (done,) = await downloader.fetch(result)
 
     assert done.path.read_bytes() == BIG
@@ -142,13 +148,7 @@ async def test_a_file_of_unknown_length_is_cut_off_once_it_passes_max_bytes(
     emulator.files.announce_length = False
     async with client_of(server, emulator) as client:
         result = await generated(client)
-        downloader = Downloader(
-            client.transport,
-            tmp_path,
-            refresh=client.get,
-            clock=client.engine.clock,
-            max_bytes=100_000,
-        )
+        downloader = capped(client, tmp_path, max_bytes=100_000)
         with pytest.raises(DownloadTooLarge) as caught:
             await downloader.fetch(result)
 
@@ -164,12 +164,6 @@ async def test_a_file_within_max_bytes_is_downloaded(
     emulator.files.announce_length = False
     async with client_of(server, emulator) as client:
         result = await generated(client)
-        downloader = Downloader(
-            client.transport,
-            tmp_path,
-            refresh=client.get,
-            clock=client.engine.clock,
-            max_bytes=len(BIG),
-        )
+        downloader = capped(client, tmp_path, max_bytes=len(BIG))
         (done,) = await downloader.fetch(result)
     assert done.path.read_bytes() == BIG
