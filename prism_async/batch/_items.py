@@ -97,6 +97,8 @@ class ItemRunner:
         self.shared = journal if isinstance(journal, SharedJournal) else None
         #: Items another live worker holds, by key: looked at again once the input is read.
         self.deferred: dict[str, Item] = {}
+        #: Keys of a shared journal this worker took (given back when their work ends).
+        self._held: set[str] = set()
         #: Stopping: no item starts, the waits let go (:meth:`drain`).
         self.draining = False
         self._waits: set[anyio.CancelScope] = set()
@@ -122,7 +124,8 @@ class ItemRunner:
             await self._work(item, slot, emit)
         finally:
             self._active.discard(item.key)
-            if self.shared is not None and item.key not in self.deferred:
+            if item.key in self._held:
+                self._held.discard(item.key)
                 await self._release(item.key)
 
     def drain(self) -> None:
@@ -144,7 +147,7 @@ class ItemRunner:
         self._event(ItemElsewhere(key=item.key, provider=item.provider, done=done))
 
     async def _release(self, key: str) -> None:
-        """Give back what this worker may still hold of the item (nothing once it is
+        """Give back what this worker still holds of an item it took (nothing once it is
         finished or settled): it never keeps an item it no longer works on."""
         assert self.shared is not None
         with anyio.CancelScope(shield=True):
@@ -170,6 +173,7 @@ class ItemRunner:
                     self._elsewhere(item, holding)
                     return
                 self.deferred.pop(item.key, None)
+                self._held.add(item.key)
             entry = await self.journal.lookup(item.key) if self.journal is not None else None
         except JournalError as exc:
             self.halt(exc)
