@@ -67,8 +67,9 @@ class FrozenDict(dict[K, V], Generic[K, V]):
     __slots__ = ()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        items = dict(*args, **kwargs)
-        super().__init__((key, freeze(value)) for key, value in items.items())
+        if args or kwargs:  # an empty one (most of a receipt's) costs no copy
+            items = dict(*args, **kwargs)
+            super().__init__({key: freeze(value) for key, value in items.items()})
 
     def __hash__(self) -> int:  # type: ignore[override]
         return hash(frozenset(self.items()))
@@ -296,6 +297,10 @@ def _renamed(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+#: The receipts' empty mappings: one shared instance (it cannot change).
+_NO_FACTS: FrozenDict[str, Any] = FrozenDict()
+
+
 def _str_dict(value: Mapping[str, str]) -> FrozenDict[str, str]:
     return FrozenDict({str(k): str(v) for k, v in value.items()})
 
@@ -394,12 +399,12 @@ class SubmitReceipt(tuple[JobHandle, ...]):
             "cost": cost,
             "cost_note": cost_note,
             "balance": balance,
-            "asset_ids": FrozenDict(asset_ids or {}),
-            "request_ids": FrozenDict(request_ids or {}),
+            "asset_ids": FrozenDict(asset_ids) if asset_ids else _NO_FACTS,
+            "request_ids": FrozenDict(request_ids) if request_ids else _NO_FACTS,
             "latency_typical_s": latency_typical_s,
             "latency_busy_s": latency_busy_s,
             "template_id": template_id,
-            "statuses": FrozenDict(statuses or {}),
+            "statuses": FrozenDict(statuses) if statuses else _NO_FACTS,
         }
         for name, value in facts.items():
             object.__setattr__(self, name, value)

@@ -8,13 +8,13 @@ What is retried and after how long is decided in :mod:`prism_async._policy` (exp
 backoff with jitter, bounded attempts; ``Retry-After`` honoured in seconds or HTTP-date
 form, capped); the waits are on the injected clock, so a virtual clock covers them too.
 
-Whether a request left is known, not guessed. aiohttp's tracing marks the two moments
-that matter: a connection is in hand (``on_connection_create_end`` or
-``on_connection_reuseconn``: the caller's ``before_send`` hook runs there, so a journal
-notes a create when its bytes are about to leave, never while it waits for a pooled
-connection), and the request's headers were written (``on_request_headers_sent``). A
-failure before the second moment is a :class:`~prism_async._errors.ConnectError`: nothing
-was sent. After it, the API may have received the request. For a paid create
+Whether a request left is known, not guessed. The sessions' request class
+(:class:`_WatchedRequest`) marks the moment that matters: a connection is in hand and
+the request's bytes are about to be written. The caller's ``before_send`` hook runs
+there, so a journal notes a create when its bytes are about to leave, never while it
+waits for a pooled connection. A failure before that moment is a
+:class:`~prism_async._errors.ConnectError`: nothing was sent. After it, the API may have
+received the request. For a paid create
 (``HttpRequest.charges``), once any attempt may have been received, a failure with no
 answer is :class:`~prism_async._errors.SubmissionOutcomeUnknown`, whatever the last
 attempt's error was.
@@ -22,20 +22,22 @@ attempt's error was.
 Networks: the exchanges follow ``HTTP_PROXY``/``HTTPS_PROXY``/``NO_PROXY`` unless told not
 to (read once at open, see :mod:`prism_async._proxy`), or go through the one ``proxy`` given.
 The transport can run on the user's own ``aiohttp.ClientSession`` (never closed here) or
-``aiohttp.BaseConnector``, with an ``ssl`` context of theirs. A session's trace configs
-are fixed when it is made, so the "was it sent?" tracing of paid creates runs on a second
+``aiohttp.BaseConnector``, with an ``ssl`` context of theirs. A session's request class
+is fixed when it is made, so the "was it sent?" watch of paid creates runs on a second
 session the transport makes on the *user's connector*, with the user session's settings
-(headers, cookies, timeout, proxy, trust_env) and its trace configs plus this library's:
-a create's bytes leave through the same pool and settings, and the engine still knows
-whether they left.
+(headers, cookies, timeout, proxy, trust_env, trace configs): a create's bytes leave
+through the same pool and settings, and the engine still knows whether they left.
 
 Timeouts: an API exchange is bounded by ``TransportConfig.total_timeout`` (or the
 request's own, a long poll's), or, inside :func:`http_timeout`, by the seconds it gives.
-A download has no total bound, only ``connect_timeout`` and ``read_timeout`` (seconds
-without a byte): a large file on a slow link finishes. After a dropped connection,
-:meth:`AiohttpTransport.download` resumes with a ``Range`` request from ``offset``, keeping
-the bytes only when the answer is a 206 whose ``Content-Range`` continues the file (a 200
-restarts it); ``max_bytes`` refuses a larger body, announced or counted.
+``connect_timeout`` bounds getting a connection (a pooled one included). There is no
+separate read timeout on API exchanges (its timer cost every exchange, and the total
+bounds them anyway). A download has no total bound, only ``connect_timeout`` and
+``read_timeout`` (seconds without a byte): a large file on a slow link finishes. After a
+dropped connection, :meth:`AiohttpTransport.download` resumes with a ``Range`` request
+from ``offset``, keeping the bytes only when the answer is a 206 whose ``Content-Range``
+continues the file (a 200 restarts it); ``max_bytes`` refuses a larger body, announced or
+counted.
 
 Retries are logged on the ``prism_async.transport`` logger (INFO, with the provider, the
 request's kind and path, and the try's number; nothing is formatted when it is off), and
@@ -165,7 +167,8 @@ class TransportConfig:
 
     Args:
         connect_timeout: Seconds to open a connection.
-        read_timeout: Seconds between two reads of a response.
+        read_timeout: Seconds between two reads of a download (API exchanges are bounded
+            by ``total_timeout``).
         total_timeout: Seconds for one exchange as a whole (a request may override it).
         max_connections: Connections open at once, over all hosts.
         max_connections_per_host: Connections open at once to one host.
@@ -208,10 +211,10 @@ class TransportConfig:
 
 @attrs.define
 class _Attempt:
-    """One try of an exchange, as aiohttp's tracing reports it (``trace_request_ctx``)."""
+    """One try of an exchange, as :class:`_WatchedRequest` reports it."""
 
     before_send: BeforeSend | None = None
-    #: The request's headers were written: the API may have received it.
+    #: The request's bytes began to leave: the API may have received it.
     sent: bool = False
     #: The status of the answer, if one came whole.
     status: int | None = None
@@ -224,28 +227,34 @@ class _Attempt:
         return self.sent and (self.status is None or self.status >= 500)
 
 
-async def _connection_ready(_session: aiohttp.ClientSession, context: Any, _params: object) -> None:
-    attempt = context.trace_request_ctx
-    if isinstance(attempt, _Attempt) and attempt.before_send is not None:
-        try:
-            await attempt.before_send()
-        except BaseException as exc:
-            attempt.refused = exc
-            raise
+#: The attempt whose sending the current task's exchange reports (None: not watched).
+_WATCHED: contextvars.ContextVar[_Attempt | None] = contextvars.ContextVar(
+    "prism_async_watched_attempt", default=None
+)
 
 
-async def _headers_sent(_session: aiohttp.ClientSession, context: Any, _params: object) -> None:
-    attempt = context.trace_request_ctx
-    if isinstance(attempt, _Attempt):
-        attempt.sent = True
+class _WatchedRequest(aiohttp.ClientRequest):
+    """aiohttp's request, telling a watched attempt when its bytes are about to leave.
 
+    aiohttp calls ``send`` once a connection is in hand (new or pooled), in the task that
+    made the request: ``before_send`` runs there (it may refuse: nothing is written), then
+    the attempt counts as sent. Anything that fails from here on may have reached the
+    API. This replaced aiohttp tracing, which cost a paid create about five signal
+    dispatches (benchmarks/README.md); an exchange nobody watches pays one context
+    variable lookup.
+    """
 
-def _tracing() -> aiohttp.TraceConfig:
-    trace = aiohttp.TraceConfig()
-    trace.on_connection_create_end.append(_connection_ready)
-    trace.on_connection_reuseconn.append(_connection_ready)
-    trace.on_request_headers_sent.append(_headers_sent)
-    return trace
+    async def send(self, conn: Any) -> aiohttp.ClientResponse:
+        attempt = _WATCHED.get()
+        if attempt is not None:
+            if attempt.before_send is not None:
+                try:
+                    await attempt.before_send()
+                except BaseException as exc:
+                    attempt.refused = exc
+                    raise
+            attempt.sent = True
+        return await super().send(conn)
 
 
 class AiohttpTransport:
@@ -293,7 +302,7 @@ class AiohttpTransport:
         self._ssl = ssl
         self._labels = sorted((providers or {}).items(), key=lambda kv: -len(kv[0]))
         self._session: aiohttp.ClientSession | None = None
-        self._traced: aiohttp.ClientSession | None = None
+        self._watched: aiohttp.ClientSession | None = None
         self.requests_sent = 0
 
     def __repr__(self) -> str:
@@ -318,7 +327,7 @@ class AiohttpTransport:
             return
         self._proxies.load()
         if self._user_session is not None:
-            self._session, self._traced = self._user_session, _traced_twin(self._user_session)
+            self._session, self._watched = self._user_session, _watched_twin(self._user_session)
             return
         cfg = self.config
         connector = self._user_connector or aiohttp.TCPConnector(
@@ -326,30 +335,25 @@ class AiohttpTransport:
         )
         options: dict[str, Any] = {
             "connector": connector,
-            "timeout": aiohttp.ClientTimeout(
-                total=cfg.total_timeout, connect=cfg.connect_timeout, sock_read=cfg.read_timeout
-            ),
+            "timeout": aiohttp.ClientTimeout(total=cfg.total_timeout, connect=cfg.connect_timeout),
             "headers": {"User-Agent": cfg.user_agent},
             "json_serialize": _compact_json,
             "raise_for_status": False,
             # The environment's proxies are read once (ProxyChoice), not on every request.
             "trust_env": False,
         }
-        # Two sessions on one connection pool: tracing costs every request it watches,
-        # so only the exchanges whose "was it sent?" decides money (paid creates, and any
-        # with a before_send hook) go through the traced one.
-        self._session = aiohttp.ClientSession(
-            **options, connector_owner=self._user_connector is None
-        )
-        self._traced = aiohttp.ClientSession(
-            **options, connector_owner=False, trace_configs=[_tracing()]
+        self._session = self._watched = aiohttp.ClientSession(
+            **options,
+            connector_owner=self._user_connector is None,
+            request_class=_WatchedRequest,
         )
 
     async def aclose(self) -> None:
         """Close the sessions made here (never the user's session or connector)."""
-        if self._traced is not None:
-            traced, self._traced = self._traced, None
-            await traced.close()
+        if self._watched is not None:
+            watched, self._watched = self._watched, None
+            if watched is not self._session:  # the twin of a user's session
+                await watched.close()
         if self._session is not None:
             session, self._session = self._session, None
             if session is not self._user_session:
@@ -472,17 +476,16 @@ class AiohttpTransport:
 
     async def _exchange_once(self, request: HttpRequest, attempt: _Attempt) -> HttpResponse:
         session = self._require_session()
-        traced = request.charges or attempt.before_send is not None
-        if traced:
-            assert self._traced is not None
-            session = self._traced
+        watched = request.charges or attempt.before_send is not None
+        if watched:
+            assert self._watched is not None
+            session = self._watched
         headers = {k: v.reveal() if isinstance(v, Secret) else v for k, v in request.headers}
         options: dict[str, Any] = {
             "params": list(request.params) or None,
             "headers": headers,
             "allow_redirects": False,
             "raise_for_status": False,  # a user session may say otherwise: answers are data
-            "trace_request_ctx": attempt,
         }
         timeout = self._timeout(request)
         if timeout is not None:
@@ -499,6 +502,7 @@ class AiohttpTransport:
                 options["data"] = await self._data(request.body, opened)
             elif request.json is not None:
                 options["json"] = request.json
+            watch = _WATCHED.set(attempt) if watched else None
             try:
                 self.requests_sent += 1
                 async with session.request(request.method, request.url, **options) as resp:
@@ -517,8 +521,11 @@ class AiohttpTransport:
                 if attempt.refused is not None:
                     raise  # the caller's before_send stopped it: nothing was sent
                 where = f"{request.method} {_host(request.url)}"
-                sent = attempt.sent if traced else _sent_judged(exc)
+                sent = attempt.sent if watched else _sent_judged(exc)
                 raise _mapped(exc, where, sent) from exc
+            finally:
+                if watch is not None:
+                    _WATCHED.reset(watch)
         finally:
             for opened_file in opened:
                 opened_file.close()
@@ -613,10 +620,10 @@ class AiohttpTransport:
         return self._session
 
 
-def _traced_twin(user: aiohttp.ClientSession) -> aiohttp.ClientSession:
-    """A session on the user's connector with the user session's settings, its trace
-    configs and this library's tracing: paid creates go through it, so that whether their
-    bytes left is known (a session's trace configs cannot be added to later)."""
+def _watched_twin(user: aiohttp.ClientSession) -> aiohttp.ClientSession:
+    """A session on the user's connector with the user session's settings (its trace
+    configs included) and this library's request class: paid creates go through it, so
+    that whether their bytes left is known (a session's request class is fixed)."""
     if user.closed or user.connector is None:
         raise RequestValidationError("session", "is closed: give an open aiohttp.ClientSession")
     options: dict[str, Any] = {
@@ -630,7 +637,8 @@ def _traced_twin(user: aiohttp.ClientSession) -> aiohttp.ClientSession:
         "auto_decompress": user.auto_decompress,
         "skip_auto_headers": user.skip_auto_headers,
         "raise_for_status": False,
-        "trace_configs": [*user.trace_configs, _tracing()],
+        "trace_configs": user.trace_configs,
+        "request_class": _WatchedRequest,
     }
     if user.auth is not None:
         options["auth"] = user.auth
@@ -719,7 +727,7 @@ def _open_at(path: Path, start: int) -> IO[bytes]:
 
 
 def _sent_judged(exc: BaseException) -> bool:
-    """Whether an untraced request may have been sent, judged from its failure: only a
+    """Whether an unwatched request may have been sent, judged from its failure: only a
     failure to get a connection proves it was not (such requests are never paid creates,
     so a wrong "maybe sent" costs a message's precision, never money)."""
     return not isinstance(exc, (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError))

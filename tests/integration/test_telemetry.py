@@ -135,3 +135,20 @@ def test_importing_the_library_does_not_import_opentelemetry_even_when_installed
         "assert not loaded, loaded\n"
     )
     subprocess.run([sys.executable, "-c", script], check=True)
+
+
+def test_no_span_is_made_until_the_application_configures_a_tracer_provider() -> None:
+    # The API's own tracer makes no-op spans; building them cost ~20 µs an exchange. A
+    # fresh interpreter: the global provider can be set only once.
+    code = (
+        "import prism_async._telemetry as t\n"
+        "from opentelemetry import trace\n"
+        "from opentelemetry.sdk.trace import TracerProvider\n"
+        "assert t.tracer() is None, 'a tracer with no provider configured'\n"
+        "trace.set_tracer_provider(TracerProvider())\n"
+        "assert t.tracer() is not None, 'no tracer once a provider is configured'\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
