@@ -135,7 +135,7 @@ class PollPolicy:
         else:
             base = self.first_delay * self.backoff ** max(0, polls - 1)
         base = min(self.max_interval, max(self.min_interval, base))
-        pause = base * (1 + random.uniform(-self.jitter, self.jitter))
+        pause = base * (1 + random.uniform(-self.jitter, self.jitter)) if self.jitter else base
         return max(pause, hint.floor or 0.0)
 
     def first(self, hint: PollHint) -> float:

@@ -107,8 +107,9 @@ class ProxyChoice:
 
     @property
     def active(self) -> bool:
-        """Whether any exchange may go through a proxy."""
-        return self._explicit is not None or any(k != "no" for k in self._env)
+        """Whether any exchange may go through a proxy (asked on every exchange: the
+        common answer, no, costs two attribute reads)."""
+        return self._explicit is not None or (bool(self._env) and any(k != "no" for k in self._env))
 
     def for_url(self, url: str) -> Proxy | None:
         """The proxy for ``url`` (None: straight to it)."""
