@@ -53,7 +53,13 @@ from prism_async._results import (
     SubmitReceipt,
 )
 from prism_async._secrets import Secret
-from prism_async._transport import AiohttpTransport, Transport, TransportConfig
+from prism_async._transport import (
+    AiohttpTransport,
+    DownloadTooLarge,
+    Transport,
+    TransportConfig,
+    http_timeout,
+)
 
 __all__ = [
     "APIStatusError",
@@ -69,6 +75,7 @@ __all__ = [
     "ConnectError",
     "Cost",
     "CostUnit",
+    "DownloadTooLarge",
     "EngineConfig",
     "Failure",
     "FailureKind",
@@ -118,6 +125,7 @@ __all__ = [
     "VideoRequest",
     "WebhookVerificationError",
     "__version__",
+    "http_timeout",
 ]
 
 

@@ -282,9 +282,12 @@ class Client:
 
         Args:
             http_timeout: Seconds each try of the status exchange may take on the wall
-                clock (instead of ``TransportConfig.total_timeout``).
+                clock (instead of ``TransportConfig.total_timeout``). None: the enclosing
+                :func:`~prism_async.http_timeout` block's, if any.
         """
         handle = self._handle(job)
+        if http_timeout is None:  # an enclosing http_timeout() block still holds
+            return await self.engine.fetch(self.provider(handle.provider), handle)
         with _http_timeout(http_timeout):
             return await self.engine.fetch(self.provider(handle.provider), handle)
 

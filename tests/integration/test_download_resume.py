@@ -12,10 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from prism_async import Client, EngineConfig, PollPolicy, TransportConfig, VideoRequest
+from prism_async import (
+    Client,
+    DownloadTooLarge,
+    EngineConfig,
+    PollPolicy,
+    TransportConfig,
+    VideoRequest,
+)
 from prism_async._downloads import Downloader
 from prism_async._results import GenerationResult
-from prism_async._transport import DownloadTooLarge
 from prism_async.providers.nanogpt import NanoGPTProvider
 from prism_async.testing import FAKE_MP4, EmulatorServer
 from prism_async.testing.nanogpt import NanoGPTEmulator

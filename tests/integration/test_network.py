@@ -29,6 +29,7 @@ from prism_async import (
     TransportConfig,
     TransportTimeout,
     VideoRequest,
+    http_timeout,
 )
 from prism_async._errors import RequestValidationError
 from prism_async.providers.nanogpt import NanoGPTProvider
@@ -304,6 +305,18 @@ async def test_http_timeout_can_allow_more_than_the_configured_total(
             await client.get(handle)  # the configured 0.2 s
         result = await client.get(handle, http_timeout=5.0)
     assert result.provider == "nanogpt"
+
+
+async def test_an_http_timeout_block_bounds_the_gets_inside_it(
+    nano: tuple[NanoGPTEmulator, EmulatorServer],
+) -> None:
+    emulator, server = nano
+    emulator.faults.inject("status", Fault(kind=FaultKind.SLOW, delay=1.0), times=1)
+    config = TransportConfig(attempts=1)
+    async with Client(provider(server, emulator), transport_config=config) as client:
+        with http_timeout(0.2), pytest.raises(TransportTimeout):
+            await client.get("nanogpt:vid_slow")  # no http_timeout= of its own
+    assert emulator.counts.by_route["status"] == 1
 
 
 async def test_http_timeout_must_be_positive(nano: tuple[NanoGPTEmulator, EmulatorServer]) -> None:

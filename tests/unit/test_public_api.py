@@ -20,6 +20,7 @@ PUBLIC = [
     "ConnectError",
     "Cost",
     "CostUnit",
+    "DownloadTooLarge",
     "EngineConfig",
     "Failure",
     "FailureKind",
@@ -69,6 +70,7 @@ PUBLIC = [
     "VideoRequest",
     "WebhookVerificationError",
     "__version__",
+    "http_timeout",
 ]
 
 
