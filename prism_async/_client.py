@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
@@ -286,9 +287,9 @@ class Client:
                 :func:`~prism_async.http_timeout` block's, if any.
         """
         handle = self._handle(job)
-        if http_timeout is None:  # an enclosing http_timeout() block still holds
-            return await self.engine.fetch(self.provider(handle.provider), handle)
-        with _http_timeout(http_timeout):
+        # Without one of its own, an enclosing http_timeout() block still holds.
+        bound = contextlib.nullcontext() if http_timeout is None else _http_timeout(http_timeout)
+        with bound:
             return await self.engine.fetch(self.provider(handle.provider), handle)
 
     async def wait(

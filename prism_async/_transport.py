@@ -381,10 +381,11 @@ class AiohttpTransport:
             attempt = _Attempt(before_send=before_send)
             attempts.append(attempt)
             try:
-                if tracer() is None:  # no span: one coroutine frame fewer
+                spans = tracer()
+                if spans is None:  # no span: one coroutine frame fewer
                     response = await self._exchange_once(request, attempt)
                 else:
-                    response = await self._exchange(request, attempt)
+                    response = await self._exchange_in_span(request, attempt, spans)
             except TransportError as error:
                 wait = None
                 if retry_after_failure(request, error):
@@ -427,11 +428,10 @@ class AiohttpTransport:
             },
         )
 
-    async def _exchange(self, request: HttpRequest, attempt: _Attempt) -> HttpResponse:
-        """One try inside a span of its own."""
-        spans = tracer()
-        if spans is None:
-            return await self._exchange_once(request, attempt)
+    async def _exchange_in_span(
+        self, request: HttpRequest, attempt: _Attempt, spans: Any
+    ) -> HttpResponse:
+        """One try inside a span of its own, from the tracer ``spans``."""
         attributes: dict[str, Any] = {
             "http.request.method": request.method,
             "http.route": request.kind,
