@@ -114,4 +114,8 @@ def build(lab: Lab) -> Table:
             "longest run; the full mode measures it"
         )
     table.notes.append("webhooks: measured in table 6 (`--only webhooks`)")
+    table.notes.append(
+        "status req/job leaves out the cost estimate prism-async asks before each lipsync "
+        "create (one per job, table 2 counts it)"
+    )
     return table

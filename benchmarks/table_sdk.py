@@ -79,6 +79,12 @@ def build(lab: Lab) -> Table:
     table.notes.append(
         "the detection-lag targets for lipsync (p50 < 100 ms, p95 < 1 s) are checked in table 4"
     )
+    if prism.estimates:
+        table.notes.append(
+            f"requests/job counts prism-async's free cost estimate before each create "
+            f"({prism.estimates / prism.jobs:.2f} per job; `estimate_costs=False` leaves it "
+            "out); the SDK asks for none"
+        )
     if sdk.failed or prism.failed:
         table.notes.append(f"not succeeded: SDK {sdk.failed}, prism-async {prism.failed}")
     return table

@@ -265,6 +265,58 @@ async def test_list_cost_and_cancel_use_the_rest_of_the_api(env: Env) -> None:
     assert cost.amount == Decimal("0.5") and cost.unit.value == "USD" and cost.estimated
 
 
+async def test_a_submit_asks_for_its_estimate_then_creates(env: Env) -> None:
+    async with env.client() as client:
+        result = await client.generate(lipsync(audio()))
+    assert env.lipsync.counts.by_route["cost"] == 1 and env.lipsync.creates == 1
+    assert result.cost is not None and result.cost.estimated and result.cost_note is None
+
+
+async def test_without_estimates_a_submit_sends_only_the_create(env: Env) -> None:
+    provider = env.provider(estimate_costs=False)
+    async with env.client(provider) as client:
+        receipt = await client.submit(lipsync(audio()))
+        result = await client.wait(receipt.handles[0])
+    assert env.lipsync.counts.by_route["cost"] == 0 and env.lipsync.creates == 1
+    assert receipt.cost is None and "estimate_costs=False" in (receipt.cost_note or "")
+    assert result.cost is None and "estimate_costs" in (result.cost_note or "")
+
+
+async def test_a_create_sent_again_after_a_concurrency_429_reuses_its_estimate(
+    env: Env,
+) -> None:
+    """The 1-job plan refuses the second create (429) until the first job ends; the
+    submit then sends the create again, not the estimate."""
+    async with env.client() as client:
+        first = await client.submit(lipsync(audio("one.wav")))
+        second = await client.submit(lipsync(audio("two.wav")))
+    assert env.lipsync.counts.by_status[429] >= 1 and env.lipsync.creates == 2
+    assert env.lipsync.counts.by_route["cost"] == 2
+    assert first.cost is not None and second.cost is not None
+
+
+async def test_an_estimate_route_the_api_lacks_is_asked_once(env: Env) -> None:
+    """The estimate path differs between the documents: where the server has no such
+    route (404), later creates no longer ask for it, and their results say why."""
+    env.lipsync.faults.inject("cost", Fault(kind=FaultKind.STATUS, status=404))
+    async with env.client() as client:
+        first = await client.submit(lipsync(audio("one.wav")))
+        second = await client.submit(lipsync(audio("two.wav")))
+    assert env.lipsync.counts.by_route["cost"] == 1 and env.lipsync.creates == 2
+    for receipt in (first, second):
+        assert receipt.cost is None and "404" in (receipt.cost_note or "")
+
+
+async def test_a_failed_estimate_leaves_the_cost_unknown_and_creates_once(env: Env) -> None:
+    env.lipsync.faults.inject("cost", Fault(kind=FaultKind.STATUS, status=400))
+    async with env.client() as client:
+        first = await client.submit(lipsync(audio("one.wav")))
+        second = await client.submit(lipsync(audio("two.wav")))
+    assert env.lipsync.creates == 2 and env.lipsync.counts.by_route["cost"] == 2
+    assert first.cost is None and first.cost_note
+    assert second.cost is not None  # a refusal of one body is not a missing route
+
+
 async def test_invalid_requests_are_refused_before_any_byte_is_sent(env: Env) -> None:
     bad = lipsync(
         audio(ref_id="a"),

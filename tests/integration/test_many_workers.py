@@ -106,6 +106,12 @@ class Worker:
             *done, buffer = buffer.split(b"\n")
             self.lines += [line.decode() for line in done]
 
+    @property
+    def name(self) -> str | None:
+        """The worker's name in the journal (its first line), once it printed it."""
+        first = self.lines[0].split() if self.lines else []
+        return first[1] if first[:1] == ["worker"] else None
+
     def finished(self) -> list[str]:
         """Keys of the outcomes this worker brought about (not read from the journal)."""
         return [
@@ -141,6 +147,37 @@ class Emulators:
             audio = next(i for i in generation.body["input"] if i["type"] == "audio")
             names[audio["url"].rsplit("/", 1)[1].removesuffix(".wav")] += 1
         return names
+
+
+async def freeze_a_holder(workers: list[Worker], journal_url: str) -> tuple[Worker, list[str]]:
+    """Stop (SIGSTOP) the worker holding the most submitted items, and return it with the
+    keys it holds, read while it is stopped."""
+    conn = await asyncpg.connect(journal_url.partition("?")[0])
+    try:
+        with anyio.fail_after(30):
+            while True:
+                rows = await conn.fetch(
+                    "SELECT worker, array_agg(key) AS keys FROM prism_async.items"
+                    " WHERE batch = 'shared' AND state = 'submitted' GROUP BY worker"
+                )
+                by_name = {w.name: w for w in workers if w.name is not None}
+                holders = sorted(
+                    (row for row in rows if row["worker"] in by_name), key=lambda r: -len(r["keys"])
+                )
+                if holders:
+                    chosen = by_name[holders[0]["worker"]]
+                    chosen.process.send_signal(signal.SIGSTOP)
+                    keys = await conn.fetchval(
+                        "SELECT array_agg(key) FROM prism_async.items WHERE batch = 'shared'"
+                        " AND state = 'submitted' AND worker = $1",
+                        chosen.name,
+                    )
+                    if keys:
+                        return chosen, list(keys)
+                    chosen.process.send_signal(signal.SIGCONT)
+                await anyio.sleep(0.02)
+    finally:
+        await conn.close()
 
 
 @pytest.fixture
@@ -189,9 +226,13 @@ async def test_three_workers_killed_drained_and_replaced_create_and_finish_each_
                     assert any(w.process.returncode is None for w in workers), "all ended"
                     await anyio.sleep(0.02)
 
-        killed, drained, survivor = [await start() for _ in range(3)]
+        workers_started = [await start() for _ in range(3)]
         await until(ITEMS // 5)
+        # The worker to kill is one holding jobs it waits on: frozen first (SIGSTOP), so
+        # what it holds cannot change between the look and the kill.
+        killed, held = await freeze_a_holder(workers_started, journal_url)
         killed.process.send_signal(signal.SIGKILL)
+        drained, survivor = (w for w in workers_started if w is not killed)
         await until(ITEMS // 2)
         drained.process.send_signal(signal.SIGTERM)
         with anyio.fail_after(30):
@@ -227,16 +268,14 @@ async def test_three_workers_killed_drained_and_replaced_create_and_finish_each_
             "SELECT count(*) FROM prism_async.results WHERE batch = 'shared'"
         )
         by_worker = dict(
-            await conn.fetch(
-                "SELECT worker, count(*) FROM prism_async.items WHERE batch = 'shared'"
-                " GROUP BY worker"
-            )
+            await conn.fetch("SELECT key, worker FROM prism_async.items WHERE batch = 'shared'")
         )
     finally:
         await conn.close()
     assert states == {"finished": ITEMS}
     assert results == ITEMS
-    assert len(by_worker) >= 3  # the work was shared (the killed worker's items taken over)
+    # The killed worker's jobs were taken over: each finished in another worker's name.
+    assert held and not set(held) & {key for key, name in by_worker.items() if name == killed.name}
     finished = [key for worker in workers for key in worker.finished()]
     assert len(finished) == len(set(finished))
     # Every item's end was seen by one worker, save those the killed one recorded in the

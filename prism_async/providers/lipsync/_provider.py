@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TypeVar
 from urllib.parse import quote
 
 import attrs
@@ -39,13 +40,17 @@ from prism_async.providers.lipsync._validate import validate, validate_idempoten
 from prism_async.providers.lipsync._webhooks import parse_webhook
 
 __all__ = ["DEFAULT_BASE_URL", "LipsyncProvider"]
+_V = TypeVar("_V")
 
-#: How many submits' estimates a provider keeps for webhook deliveries.
+#: How many submits' estimates a provider keeps for webhook deliveries (and, by
+#: idempotency key, for a create sent again after a concurrency 429).
 _ESTIMATES_KEPT = 10_000
-_NO_ESTIMATE = (
-    "no cost estimate: /v2/analyze/cost did not answer (or the request uploads files, "
-    "which it does not take)"
-)
+_NO_ESTIMATE = "no cost estimate: /v2/analyze/cost did not answer"
+_UPLOADS = "no cost estimate: the create uploads files, which /v2/analyze/cost does not take"
+_NOT_ASKED = "no cost estimate: estimate_costs=False (Client.estimate_cost gives one)"
+#: Answers that say the server has no estimate route at this path (the documents name
+#: three paths): later creates no longer ask.
+_NO_ROUTE = frozenset({404, 405, 501})
 
 DEFAULT_BASE_URL = "https://api.sync.so"
 #: Seconds the server holds a long poll (the documented maximum; the default is 5).
@@ -77,6 +82,13 @@ class LipsyncProvider(
         max_jobs_in_flight: The plan's concurrency (PENDING plus PROCESSING generations:
             1 on Hobbyist, 3 Creator, 6 Growth, 15 Scale), for a batch runner to stay under.
             None when unknown: the engine then waits for a slot when the API says so.
+        estimate_costs: Before each JSON create, ask the free ``POST /v2/analyze/cost``
+            for the job's estimate (the create answers no cost), kept in the handle and
+            reported as the results' cost. One request more per submit, on the
+            ``"cost"`` budget (600/min), asked once per submit however often a
+            concurrency 429 sends the create again, and no more once the server answers
+            that it has no such route (404, 405, 501). False sends the create alone; the
+            results then have no cost and say why.
     """
 
     name = "lipsync"
@@ -101,6 +113,7 @@ class LipsyncProvider(
         api_key: str | Secret,
         base_url: str = DEFAULT_BASE_URL,
         max_jobs_in_flight: int | None = None,
+        estimate_costs: bool = True,
     ) -> None:
         key = required_key(api_key, self.name)
         self._api = Api.header(base_url, "x-api-key", key, errors=_wire.error_from)
@@ -118,6 +131,11 @@ class LipsyncProvider(
         # webhooks deliver (a delivery is the Generation object alone, without the handle
         # that keeps the estimate). Bounded: the oldest are forgotten first.
         self._estimates: dict[str, str] = {}
+        # Why submits no longer ask for an estimate (None: they ask), and the estimates
+        # of creates not answered yet, by idempotency key: a create that a concurrency 429
+        # sends again reuses its estimate.
+        self._no_estimates: str | None = None if estimate_costs else _NOT_ASKED
+        self._pending: dict[str, Cost | None] = {}
 
     def __repr__(self) -> str:
         return f"LipsyncProvider(base_url={self.base_url!r})"
@@ -175,10 +193,15 @@ class LipsyncProvider(
 
     def _submit(self, request: LipsyncRequest, key: str) -> Flow[tuple[JobHandle, ...]]:
         payload = yield from _body.payload_flow(request)
-        estimate = None
-        if not isinstance(payload, Multipart):
+        estimate, note = None, self._no_estimates
+        if isinstance(payload, Multipart):
+            note = _UPLOADS
+        elif note is None:
             # Free and before the create: its failure only leaves the cost unknown.
-            estimate = yield from self._estimate(payload)
+            if key not in self._pending:
+                _forget_oldest(self._pending)
+                self._pending[key] = yield from self._estimate(payload)
+            estimate, note = self._pending[key], self._no_estimates or _NO_ESTIMATE
         create = self._post(
             "/v2/generate", "submit", payload, (("Idempotency-Key", key),), charges=True
         )
@@ -190,12 +213,18 @@ class LipsyncProvider(
             generation_id = _wire.outcome_generation_id(response)
             if generation_id:  # created after all: poll it, never create it again
                 handle = JobHandle(provider=self.name, id=generation_id, extra=extra)
-                return self._receipt(handle, estimate)
+                return self._receipt(key, handle, estimate, note)
         result = _wire.parse_generation(self._api.raise_for_status(response))
-        return self._receipt(JobHandle(provider=self.name, id=result.id, extra=extra), estimate)
+        handle = JobHandle(provider=self.name, id=result.id, extra=extra)
+        return self._receipt(key, handle, estimate, note)
 
     def _estimate(self, payload: _body.Payload) -> Flow[Cost | None]:
         response = yield from send(self._post("/v2/analyze/cost", "cost", payload, ()))
+        if response.status in _NO_ROUTE:
+            self._no_estimates = (
+                f"no cost estimate: the server answered HTTP {response.status} to "
+                "/v2/analyze/cost, so this provider no longer asks"
+            )
         if not 200 <= response.status < 300:
             return None
         try:
@@ -203,12 +232,14 @@ class LipsyncProvider(
         except PrismAsyncError:
             return None
 
-    def _receipt(self, handle: JobHandle, estimate: Cost | None) -> SubmitReceipt:
+    def _receipt(
+        self, key: str, handle: JobHandle, estimate: Cost | None, note: str | None
+    ) -> SubmitReceipt:
+        self._pending.pop(key, None)
         if estimate is not None:
-            while len(self._estimates) >= _ESTIMATES_KEPT:
-                del self._estimates[next(iter(self._estimates))]
+            _forget_oldest(self._estimates)
             self._estimates[handle.id] = str(estimate.amount)
-        note = None if estimate is not None else _NO_ESTIMATE
+            note = None
         return SubmitReceipt((handle,), provider=self.name, cost=estimate, cost_note=note)
 
     def status_flow(self, handle: JobHandle, *, wait: bool = False) -> Flow[GenerationResult]:
@@ -393,3 +424,9 @@ class LipsyncProvider(
             return False
         self._api.raise_for_status(response)
         return True
+
+
+def _forget_oldest(kept: dict[str, _V]) -> None:
+    """Make room for one more entry: the oldest are forgotten first."""
+    while len(kept) >= _ESTIMATES_KEPT:
+        del kept[next(iter(kept))]

@@ -98,8 +98,9 @@ FAILURE_CODES: Mapping[str, tuple[FailureKind, bool]] = {
 CANCELED_COST_NOTE = "canceled before processing, at no cost"
 #: Why a result has no cost: the Generation object carries none.
 NO_COST_NOTE = (
-    "the lipsync API reports no cost on a generation; submit through this client "
-    "(the estimate is kept in the handle) or call estimate_cost"
+    "the lipsync API reports no cost on a generation, and this job's handle keeps no "
+    "estimate (submitted elsewhere, with estimate_costs=False, by file upload, or the "
+    "estimate was not answered); call estimate_cost for one"
 )
 #: Why a failed generation has no cost: the docs do not say whether one is charged.
 FAILED_COST_NOTE = "the lipsync docs do not say whether a failed generation is charged"
