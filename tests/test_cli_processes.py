@@ -39,7 +39,10 @@ pytestmark = [
 # creates would take minutes; the emulator's account allows this pace, and these tests are
 # about the journal and the processes, not the budget.
 CHILD = """
-import sys
+import signal, sys
+# Ctrl-C as in a terminal: a suite started in the background by a non-interactive shell
+# (``pytest ... &``) hands its children SIGINT ignored, and the interrupt would never come.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from prism_async._provider import Rate
 from prism_async.providers.lipsync import LipsyncProvider
 from prism_async.providers.nanogpt import NanoGPTProvider
