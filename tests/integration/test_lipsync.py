@@ -265,7 +265,7 @@ async def test_list_cost_and_cancel_use_the_rest_of_the_api(env: Env) -> None:
     assert cost.amount == Decimal("0.5") and cost.unit.value == "USD" and cost.estimated
 
 
-async def test_a_submit_asks_for_its_estimate_then_creates(env: Env) -> None:
+async def test_a_submit_asks_for_its_estimate_and_creates_once(env: Env) -> None:
     async with env.client() as client:
         result = await client.generate(lipsync(audio()))
     assert env.lipsync.counts.by_route["cost"] == 1 and env.lipsync.creates == 1

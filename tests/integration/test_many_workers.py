@@ -161,11 +161,10 @@ async def freeze_a_holder(workers: list[Worker], journal_url: str) -> tuple[Work
                     " WHERE batch = 'shared' AND state = 'submitted' GROUP BY worker"
                 )
                 by_name = {w.name: w for w in workers if w.name is not None}
-                holders = sorted(
-                    (row for row in rows if row["worker"] in by_name), key=lambda r: -len(r["keys"])
-                )
+                holders = [row for row in rows if row["worker"] in by_name]
                 if holders:
-                    chosen = by_name[holders[0]["worker"]]
+                    most = max(holders, key=lambda row: len(row["keys"]))
+                    chosen = by_name[most["worker"]]
                     chosen.process.send_signal(signal.SIGSTOP)
                     keys = await conn.fetchval(
                         "SELECT array_agg(key) FROM prism_async.items WHERE batch = 'shared'"

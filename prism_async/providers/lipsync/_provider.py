@@ -193,15 +193,7 @@ class LipsyncProvider(
 
     def _submit(self, request: LipsyncRequest, key: str) -> Flow[tuple[JobHandle, ...]]:
         payload = yield from _body.payload_flow(request)
-        estimate, note = None, self._no_estimates
-        if isinstance(payload, Multipart):
-            note = _UPLOADS
-        elif note is None:
-            # Free and before the create: its failure only leaves the cost unknown.
-            if key not in self._pending:
-                _forget_oldest(self._pending)
-                self._pending[key] = yield from self._estimate(payload)
-            estimate, note = self._pending[key], self._no_estimates or _NO_ESTIMATE
+        estimate, note = yield from self._estimate_once(payload, key)
         create = self._post(
             "/v2/generate", "submit", payload, (("Idempotency-Key", key),), charges=True
         )
@@ -217,6 +209,22 @@ class LipsyncProvider(
         result = _wire.parse_generation(self._api.raise_for_status(response))
         handle = JobHandle(provider=self.name, id=result.id, extra=extra)
         return self._receipt(key, handle, estimate, note)
+
+    def _estimate_once(
+        self, payload: _body.Payload, key: str
+    ) -> Flow[tuple[Cost | None, str | None]]:
+        """The submit's estimate, or None and why there is none. Free and before the
+        create: its failure only leaves the cost unknown. Asked once per idempotency key,
+        however often a concurrency 429 sends the create again."""
+        if isinstance(payload, Multipart):
+            return None, _UPLOADS
+        if key not in self._pending:
+            if self._no_estimates is not None:
+                return None, self._no_estimates
+            _forget_oldest(self._pending)
+            self._pending[key] = yield from self._estimate(payload)
+        estimate = self._pending[key]
+        return estimate, None if estimate is not None else self._no_estimates or _NO_ESTIMATE
 
     def _estimate(self, payload: _body.Payload) -> Flow[Cost | None]:
         response = yield from send(self._post("/v2/analyze/cost", "cost", payload, ()))
@@ -239,7 +247,6 @@ class LipsyncProvider(
         if estimate is not None:
             _forget_oldest(self._estimates)
             self._estimates[handle.id] = str(estimate.amount)
-            note = None
         return SubmitReceipt((handle,), provider=self.name, cost=estimate, cost_note=note)
 
     def status_flow(self, handle: JobHandle, *, wait: bool = False) -> Flow[GenerationResult]:
